@@ -1,0 +1,49 @@
+"""The small interface every inference backend implements.
+
+A backend owns its device resources (session / engine, execution contexts, streams,
+buffers) and runs *uint8 NCHW* batches: normalisation to float happens inside the model
+graph (see :mod:`trt_core.onnx_graph`), so only uint8 crosses the host/device boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a backend tells the world about itself (``GET /model``, ``trt-detect info``)."""
+
+    name: str  # "onnxruntime" | "tensorrt"
+    device: str  # "cpu" | "cuda:0" | ...
+    precision: str  # "fp32" | "fp16"
+    max_batch: int  # largest batch one ``infer`` call accepts
+    dynamic_batch: bool  # False: the model has a fixed batch axis; batches are split
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Runs the detector network on uint8 ``(N, 3, H, W)`` batches."""
+
+    @property
+    def info(self) -> BackendInfo: ...
+
+    @property
+    def output_names(self) -> list[str]: ...
+
+    def infer(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Run one batch (``N <= info.max_batch``); return the raw outputs, batch first,
+        in ``output_names`` order, as host arrays the caller may keep."""
+        ...
+
+    def close(self) -> None:
+        """Release device resources; idempotent."""
+        ...
+
+    def __enter__(self) -> Backend: ...
+
+    def __exit__(self, *exc: object) -> None: ...

@@ -1,0 +1,77 @@
+"""The project's exceptions: one base class, small subclasses, each with an optional hint."""
+
+from __future__ import annotations
+
+
+class TrtDetectError(Exception):
+    """Base class of every error trt-detect raises on purpose.
+
+    ``hint`` says what the user can do about it; ``code`` is the stable, machine-readable
+    name used in HTTP error bodies.
+    """
+
+    code = "error"
+    http_status = 500
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} (hint: {hint})" if hint else message)
+
+
+class InvalidImageError(TrtDetectError):
+    """The bytes or array given as an image cannot be used."""
+
+    code = "invalid_image"
+    http_status = 400
+
+
+class ImageTooLargeError(InvalidImageError):
+    """The image exceeds the configured pixel budget (decompression-bomb guard)."""
+
+    code = "image_too_large"
+    http_status = 413
+
+
+class InvalidRequestError(TrtDetectError):
+    """A request parameter is out of range or malformed."""
+
+    code = "invalid_request"
+    http_status = 422
+
+
+class ModelSpecError(TrtDetectError):
+    """The ONNX model's inputs, outputs or metadata don't describe a supported detector."""
+
+    code = "model_spec"
+
+
+class ModelLoadError(TrtDetectError):
+    """A model or engine file cannot be read or parsed."""
+
+    code = "model_load"
+
+
+class BackendUnavailableError(TrtDetectError):
+    """The requested inference backend is not installed or has no device to run on."""
+
+    code = "backend_unavailable"
+    http_status = 503
+
+
+class BackendError(TrtDetectError):
+    """The inference backend failed while running."""
+
+    code = "backend"
+
+
+class EngineBuildError(TrtDetectError):
+    """TensorRT could not parse the ONNX model or build an engine from it."""
+
+    code = "engine_build"
+
+
+class DarknetError(TrtDetectError):
+    """A Darknet cfg or weights file is malformed or uses an unsupported feature."""
+
+    code = "darknet"

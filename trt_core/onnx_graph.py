@@ -1,0 +1,73 @@
+"""Small, pure rewrites of ONNX graphs (the model file itself is never modified on disk).
+
+``with_uint8_input`` prefixes the graph with ``Cast(uint8 -> float) * scale`` so that the
+backend receives compact uint8 NCHW tensors and normalisation runs on the device, inside
+the engine / session, fused with the first convolution where the runtime can.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trt_core.errors import ModelSpecError
+
+UINT8_SUFFIX = "__uint8"
+
+
+def with_uint8_input(model: Any, *, scale: float = 1.0 / 255.0) -> Any:
+    """Return a copy of ``model`` whose single image input is uint8 (same name and shape).
+
+    A model whose input already is uint8 is returned unchanged (a copy).
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    initialisers = {i.name for i in graph.initializer}
+    inputs = [v for v in graph.input if v.name not in initialisers]
+    if len(inputs) != 1:
+        raise ModelSpecError(f"expected one image input, found {[v.name for v in inputs]}")
+    image = inputs[0]
+    float_type = image.type.tensor_type.elem_type
+    if float_type == TensorProto.UINT8:
+        return out
+    if float_type not in (TensorProto.FLOAT, TensorProto.FLOAT16):
+        raise ModelSpecError(f"image input {image.name!r} must be float32, float16 or uint8")
+
+    name = image.name
+    float_name = name + "__float"
+    scaled_name = name + "__normalised"
+    for node in graph.node:
+        node.input[:] = [scaled_name if i == name else i for i in node.input]
+    for output in graph.output:
+        if output.name == name:
+            raise ModelSpecError("the image input is also a graph output; cannot prefix it")
+
+    if float_type == TensorProto.FLOAT16:
+        scale_init = helper.make_tensor(name + "__scale", float_type, [], _f16(scale), raw=True)
+    else:
+        scale_init = helper.make_tensor(name + "__scale", float_type, [], [scale])
+    graph.initializer.append(scale_init)
+    prefix = [
+        helper.make_node("Cast", [name], [float_name], to=float_type, name=name + "__cast"),
+        helper.make_node("Mul", [float_name, scale_init.name], [scaled_name], name=name + "__scale_mul"),
+    ]
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(prefix + nodes)
+    image.type.tensor_type.elem_type = TensorProto.UINT8
+    return out
+
+
+def _f16(value: float) -> bytes:  # raw little-endian float16, for the scale initialiser
+    import numpy as np
+
+    return np.asarray(value, dtype=np.float16).tobytes()
+
+
+def load(path: str) -> Any:
+    import onnx
+
+    return onnx.load(path)
