@@ -128,8 +128,8 @@ def parse(props: Mapping[str, str]) -> dict[str, Any]:
             continue
         try:
             out[key] = PARSERS[key](text)
-        except ModelSpecError:
-            raise
+        except ModelSpecError as exc:
+            raise ModelSpecError(f"bad metadata {key}={text!r}: {exc.message}", hint=exc.hint) from None
         except Exception as exc:
             raise ModelSpecError(f"bad metadata {key}={text!r}: {exc}") from exc
     if "imgsz" in out and "input_size" not in out:

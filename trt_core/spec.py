@@ -242,7 +242,7 @@ def _guess_format(outputs: tuple[TensorDesc, ...]) -> str:
         return "yolov3"
     if len(outputs) == 1 and len(outputs[0].shape) == 3:
         _, a, b = outputs[0].shape
-        if b in (6, 7) and 0 < a <= 1000:
+        if b == 6 and 0 < a <= 1000:
             return "end2end"
         if a > 0 and b > 0:
             return "yolov8" if a < b else "yolov5"

@@ -7,6 +7,67 @@ modules are imported lazily so this package imports on machines with none of the
 
 from __future__ import annotations
 
-from trt_core.backends.base import Backend, BackendInfo
+import importlib.util
+from pathlib import Path
+from typing import Any
 
-__all__ = ["Backend", "BackendInfo"]
+from trt_core.backends.base import Backend, BackendInfo
+from trt_core.errors import BackendUnavailableError, InvalidRequestError
+from trt_core.spec import ModelSpec
+
+__all__ = ["BACKENDS", "DEVICES", "Backend", "BackendInfo", "create_backend", "tensorrt_available"]
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime")
+DEVICES = ("auto", "cpu", "gpu")
+
+
+def tensorrt_available() -> bool:
+    """TensorRT bindings and pycuda importable, and a CUDA GPU visible."""
+    if importlib.util.find_spec("tensorrt") is None or importlib.util.find_spec("pycuda") is None:
+        return False
+    from trt_core import cuda
+
+    return cuda.gpu_count() > 0
+
+
+def create_backend(
+    model_path: str | Path,
+    spec: ModelSpec,
+    *,
+    backend: str = "auto",
+    device: str = "auto",
+    max_batch: int = 32,
+    options: dict[str, Any] | None = None,
+) -> Backend:
+    """Build the backend the caller asked for (``auto``: the best one this machine has)."""
+    if backend not in BACKENDS:
+        raise InvalidRequestError(f"unknown backend {backend!r}", hint=f"one of {', '.join(BACKENDS)}")
+    if device not in DEVICES:
+        raise InvalidRequestError(f"unknown device {device!r}", hint=f"one of {', '.join(DEVICES)}")
+    options = dict(options or {})
+    if backend == "tensorrt" or (backend == "auto" and device != "cpu" and tensorrt_available()):
+        if device == "cpu":
+            raise InvalidRequestError("the TensorRT backend needs a GPU; device='cpu' contradicts it")
+        if not tensorrt_available():
+            raise BackendUnavailableError(
+                "TensorRT backend requested but TensorRT, pycuda or a GPU is missing",
+                hint="pip install 'trt-detect[gpu]' on a machine with an NVIDIA GPU, or use backend='onnxruntime'",
+            )
+        from trt_core.backends.tensorrt import TensorRTBackend
+
+        return TensorRTBackend.from_onnx(model_path, spec, max_batch=max_batch, **options)
+    from trt_core.backends.onnxruntime import OnnxRuntimeBackend, choose_providers
+
+    if device != "cpu" and "CUDAExecutionProvider" in choose_providers(device) and _pycuda_usable():
+        from trt_core.backends.ort_cuda import OrtCudaBackend
+
+        return OrtCudaBackend(model_path, spec, max_batch=max_batch)
+    return OnnxRuntimeBackend(model_path, spec, max_batch=max_batch, device=device)
+
+
+def _pycuda_usable() -> bool:
+    if importlib.util.find_spec("pycuda") is None:
+        return False
+    from trt_core import cuda
+
+    return cuda.gpu_count() > 0

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.models import tiny_yolov3
+from trt_core import Detector
+from trt_core.errors import BackendUnavailableError, InvalidImageError, InvalidRequestError, ModelLoadError
+
+
+def images(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    sizes = [(40, 160), (160, 40), (64, 64), (300, 200), (7, 9)]
+    return [rng.integers(0, 256, (*sizes[i % len(sizes)], 3), dtype=np.uint8) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def detector(tiny_model: Path) -> Detector:
+    return Detector.from_onnx(tiny_model, backend="onnxruntime", device="cpu", conf=0.05, max_batch=4)
+
+
+def assert_same(a: object, b: object) -> None:
+    assert len(a) == len(b)  # type: ignore[arg-type]
+    np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1e-3)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(a.class_ids, b.class_ids)  # type: ignore[attr-defined]
+
+
+def test_detect_batch_equals_one_by_one(detector: Detector) -> None:
+    batch = images(7)
+    together = detector.detect_batch(batch)
+    assert len(together) == 7
+    assert any(len(d) for d in together)
+    for image, result in zip(batch, together):
+        assert_same(detector.detect(image), result)
+
+
+def test_detect_accepts_bytes_paths_pil_and_arrays(detector: Detector, tmp_path: Path) -> None:
+    rgb = images(1)[0]
+    path = tmp_path / "x.png"
+    Image.fromarray(rgb).save(path)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    expected = detector.detect(rgb)
+    for source in (path, str(path), buffer.getvalue(), Image.fromarray(rgb)):
+        assert_same(detector.detect(source), expected)
+
+
+def test_per_call_params_override_defaults(detector: Detector) -> None:
+    rgb = images(1, seed=3)[0]
+    loose = detector.detect(rgb, conf=0.01)
+    strict = detector.detect(rgb, conf=0.3)
+    assert len(strict) <= len(loose)
+    assert all(s >= 0.3 for s in strict.scores)
+    assert len(detector.detect(rgb, conf=0.01, max_det=2)) <= 2
+    assert set(detector.detect(rgb, conf=0.01, classes=[1]).class_ids.tolist()) <= {1}
+    with pytest.raises(InvalidRequestError, match="conf"):
+        detector.detect(rgb, conf=1.5)
+
+
+def test_boxes_are_inside_the_image_and_sorted(detector: Detector) -> None:
+    for rgb, result in zip(images(5), detector.detect_batch(images(5), conf=0.01)):
+        h, w = rgb.shape[:2]
+        assert (result.xyxy[:, [0, 2]] <= w).all() and (result.xyxy[:, [1, 3]] <= h).all()
+        assert (result.xyxy >= 0).all()
+        assert (np.diff(result.scores) <= 1e-7).all()
+
+
+def test_fixed_batch_model_is_padded(tmp_path: Path, detector: Detector) -> None:
+    fixed = Detector.from_onnx(tiny_yolov3(tmp_path / "b2.onnx", batch=2), backend="onnxruntime", conf=0.05)
+    assert fixed.backend.info.max_batch == 2 and not fixed.backend.info.dynamic_batch
+    for a, b in zip(fixed.detect_batch(images(3)), detector.detect_batch(images(3))):
+        assert_same(a, b)
+
+
+def test_bad_image_raises_and_detector_keeps_working(detector: Detector) -> None:
+    with pytest.raises(InvalidImageError):
+        detector.detect(b"not an image")
+    assert len(detector.detect_batch(images(2))) == 2
+
+
+def test_info_describes_model_and_backend(detector: Detector) -> None:
+    info = detector.info
+    assert info["backend"] == "onnxruntime" and info["device"] == "cpu"
+    assert info["name"] == "tiny-test" and info["max_batch"] == 4 and info["dynamic_batch"] is True
+    assert info["input"] == {"name": "images", "height": 64, "width": 64, "dtype": "float32"}
+
+
+def test_load_errors(tmp_path: Path, tiny_model: Path) -> None:
+    with pytest.raises(ModelLoadError, match="not found"):
+        Detector.from_onnx(tmp_path / "missing.onnx")
+    with pytest.raises(BackendUnavailableError, match="TensorRT"):
+        Detector.from_onnx(tiny_model, backend="tensorrt")
+    with pytest.raises(InvalidRequestError, match="unknown backend"):
+        Detector.from_onnx(tiny_model, backend="tflite")
+
+
+def test_context_manager_closes_backend(tiny_model: Path) -> None:
+    from trt_core.errors import BackendError
+
+    with Detector.from_onnx(tiny_model, backend="onnxruntime") as det:
+        det.detect(images(1)[0])
+    with pytest.raises(BackendError, match="closed"):
+        det.detect(images(1)[0])

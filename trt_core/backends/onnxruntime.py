@@ -1,0 +1,116 @@
+"""ONNX Runtime backend: the same network on any machine (CPU provider, or CUDA when
+``onnxruntime-gpu`` is installed).  The model is prefixed to take uint8 input, like the
+TensorRT engine, so callers are backend-agnostic."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trt_core.backends.base import BackendInfo
+from trt_core.errors import BackendError, BackendUnavailableError, ModelLoadError
+from trt_core.onnx_graph import with_uint8_input
+from trt_core.spec import ModelSpec
+
+DEFAULT_MAX_BATCH = 32
+
+
+def available_providers() -> list[str]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return []
+    return list(ort.get_available_providers())
+
+
+def choose_providers(device: str) -> list[str]:
+    """``cpu`` -> CPU only; ``gpu`` -> CUDA (error if missing); ``auto`` -> CUDA when present."""
+    available = available_providers()
+    if not available:
+        raise BackendUnavailableError("onnxruntime is not installed", hint="pip install onnxruntime")
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    has_cuda = "CUDAExecutionProvider" in available
+    if device == "gpu" and not has_cuda:
+        raise BackendUnavailableError(
+            "ONNX Runtime has no CUDA provider", hint="pip install onnxruntime-gpu (instead of onnxruntime)"
+        )
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if has_cuda else ["CPUExecutionProvider"]
+
+
+class OnnxRuntimeBackend:
+    """Runs uint8 NCHW batches through an ``onnxruntime.InferenceSession``."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        spec: ModelSpec,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        device: str = "auto",
+        intra_op_threads: int | None = None,
+    ) -> None:
+        import onnx
+        import onnxruntime as ort
+
+        try:
+            model = onnx.load(str(model_path))
+        except FileNotFoundError:
+            raise ModelLoadError(f"model file not found: {model_path}") from None
+        except Exception as exc:
+            raise ModelLoadError(f"cannot read ONNX model {model_path}: {exc}") from exc
+        prefixed = with_uint8_input(model, scale=spec.input_scale)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        threads = intra_op_threads or int(os.environ.get("TRT_DETECT_ORT_THREADS", "0"))
+        if threads:
+            options.intra_op_num_threads = threads
+        providers = choose_providers(device)
+        try:
+            self._session: Any = ort.InferenceSession(prefixed.SerializeToString(), options, providers=providers)
+        except Exception as exc:
+            raise ModelLoadError(f"ONNX Runtime cannot load {model_path}: {exc}") from exc
+        self._spec = spec
+        self._input_name = spec.input.name
+        self._output_names = list(spec.output_names)
+        static = spec.static_batch
+        used = self._session.get_providers()
+        self._info = BackendInfo(
+            name="onnxruntime",
+            device="cuda:0" if used[0] == "CUDAExecutionProvider" else "cpu",
+            precision="fp32",
+            max_batch=static if static is not None else max_batch,
+            dynamic_batch=static is None,
+            details={"providers": used, "onnxruntime": ort.__version__},
+        )
+
+    @property
+    def info(self) -> BackendInfo:
+        return self._info
+
+    @property
+    def output_names(self) -> list[str]:
+        return self._output_names
+
+    def infer(self, batch: np.ndarray) -> list[np.ndarray]:
+        if self._session is None:
+            raise BackendError("backend is closed")
+        if batch.dtype != np.uint8 or batch.ndim != 4:
+            raise BackendError(f"expected a uint8 (N, 3, H, W) batch, got {batch.dtype} {batch.shape}")
+        try:
+            outputs = self._session.run(self._output_names, {self._input_name: batch})
+        except Exception as exc:
+            raise BackendError(f"ONNX Runtime inference failed: {exc}") from exc
+        return [np.asarray(o) for o in outputs]
+
+    def close(self) -> None:
+        self._session = None
+
+    def __enter__(self) -> OnnxRuntimeBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

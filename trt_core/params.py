@@ -1,0 +1,75 @@
+"""``DetectParams``: the per-request knobs (thresholds, caps, class filter), validated once."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from trt_core.errors import InvalidRequestError
+
+MAX_DET_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class DetectParams:
+    conf: float = 0.25
+    iou: float = 0.45
+    max_det: int = 300
+    classes: tuple[int, ...] | None = None
+    agnostic: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.conf <= 1.0:
+            raise InvalidRequestError(f"conf must be between 0 and 1, got {self.conf}")
+        if not 0.0 <= self.iou <= 1.0:
+            raise InvalidRequestError(f"iou must be between 0 and 1, got {self.iou}")
+        if not 1 <= self.max_det <= MAX_DET_LIMIT:
+            raise InvalidRequestError(f"max_det must be an integer from 1 to {MAX_DET_LIMIT}, got {self.max_det}")
+        if self.classes is not None and any(c < 0 for c in self.classes):
+            raise InvalidRequestError(f"classes must be non-negative class ids, got {list(self.classes)}")
+
+    def replace(self, **changes: Any) -> DetectParams:
+        """A copy with the non-``None`` values of ``changes`` applied."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        if "classes" in given:
+            given["classes"] = tuple(int(c) for c in given["classes"])
+        return dataclasses.replace(self, **given)
+
+    def with_query(self, query: Mapping[str, str]) -> DetectParams:
+        """Apply HTTP query parameters (``conf``, ``iou``, ``max_det``, ``classes``, ``agnostic``)."""
+        unknown = set(query) - {"conf", "iou", "max_det", "classes", "agnostic"}
+        if unknown:
+            raise InvalidRequestError(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+        changes: dict[str, Any] = {}
+        if "conf" in query:
+            changes["conf"] = _number(query, "conf", float)
+        if "iou" in query:
+            changes["iou"] = _number(query, "iou", float)
+        if "max_det" in query:
+            changes["max_det"] = _number(query, "max_det", int)
+        if "classes" in query:
+            changes["classes"] = parse_classes(query["classes"])
+        if "agnostic" in query:
+            changes["agnostic"] = query["agnostic"].strip().lower() in ("1", "true", "yes")
+        return self.replace(**changes)
+
+
+def parse_classes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise InvalidRequestError(f"classes must be comma-separated integer ids, got {text!r}") from None
+
+
+def _number(query: Mapping[str, str], key: str, kind: type) -> Any:
+    text = query[key]
+    try:
+        value = kind(text)
+    except ValueError:
+        expected = "an integer" if kind is int else "a number"
+        raise InvalidRequestError(f"{key} must be {expected}, got {text!r}") from None
+    if kind is float and value != value:
+        raise InvalidRequestError(f"{key} must be a number, got {text!r}")
+    return value
