@@ -75,3 +75,10 @@ class DarknetError(TrtDetectError):
     """A Darknet cfg or weights file is malformed or uses an unsupported feature."""
 
     code = "darknet"
+
+
+class RequestTooLargeError(InvalidRequestError):
+    """The request body exceeds the configured size limit."""
+
+    code = "payload_too_large"
+    http_status = 413

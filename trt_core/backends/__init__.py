@@ -38,6 +38,7 @@ def create_backend(
     device: str = "auto",
     max_batch: int = 32,
     options: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> Backend:
     """Build the backend the caller asked for (``auto``: the best one this machine has)."""
     if backend not in BACKENDS:
@@ -62,7 +63,7 @@ def create_backend(
         from trt_core.backends.ort_cuda import OrtCudaBackend
 
         return OrtCudaBackend(model_path, spec, max_batch=max_batch)
-    return OnnxRuntimeBackend(model_path, spec, max_batch=max_batch, device=device)
+    return OnnxRuntimeBackend(model_path, spec, max_batch=max_batch, device=device, intra_op_threads=threads)
 
 
 def _pycuda_usable() -> bool:

@@ -1,0 +1,79 @@
+"""The app builder: ``serve run deployments.app:build_app`` or ``import_path`` in a Serve config.
+
+The model spec is read once here and handed to every deployment, so all stages agree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray.serve import Application
+
+from deployments.config import AppArgs
+from deployments.detector import MAX_CONCURRENT_BATCHES, DetectorDeployment
+from deployments.ingress import Ingress
+from deployments.postprocess import Postprocess
+from deployments.preprocess import Preprocess
+from trt_core.models import resolve_model
+from trt_core.params import DetectParams
+from trt_core.spec import ModelSpec
+
+
+def cluster_has_gpu() -> bool:
+    import ray
+
+    return ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
+
+
+def detector_placement(args: AppArgs) -> tuple[str, dict[str, Any]]:
+    """The device the Detector runs on, and its ``ray_actor_options``."""
+    use_gpu = args.device == "gpu" or (args.device == "auto" and cluster_has_gpu())
+    options: dict[str, Any] = {"num_cpus": args.detector_cpus}
+    if use_gpu:
+        options["num_gpus"] = 1
+    return ("gpu" if use_gpu else "cpu"), options
+
+
+def default_params(args: AppArgs) -> DetectParams:
+    params = DetectParams()
+    if args.preset:
+        from trt_core.presets import get_preset
+
+        preset = get_preset(args.preset)
+        params = params.replace(conf=preset.conf, iou=preset.iou, agnostic=preset.agnostic)
+    return params.replace(conf=args.conf, iou=args.iou, max_det=args.max_det)
+
+
+def build_app(args: AppArgs) -> Application:
+    if not isinstance(args, AppArgs):
+        args = AppArgs.model_validate(args or {})
+    model_path = resolve_model(args.model)
+    overrides = dict(args.spec_overrides)
+    if args.preset:
+        from trt_core.presets import get_preset
+
+        overrides = {**get_preset(args.preset).spec_overrides, **overrides}
+    spec = ModelSpec.from_onnx(model_path, **overrides)
+    params = default_params(args)
+    device, actor_options = detector_placement(args)
+    batch = args.max_batch_size
+    detector = DetectorDeployment.options(
+        ray_actor_options=actor_options,
+        max_ongoing_requests=2 * batch * MAX_CONCURRENT_BATCHES,
+        user_config={"max_batch_size": batch, "batch_wait_timeout_s": args.batch_wait_timeout_s},
+    ).bind(
+        str(model_path),
+        spec,
+        args.backend,
+        device,
+        args.engine_max_batch or batch,
+        args.backend_options,
+        max(1, math.floor(args.detector_cpus)),
+    )
+    postprocess = Postprocess.options(
+        user_config={"conf": params.conf, "iou": params.iou, "max_det": params.max_det, "agnostic": params.agnostic}
+    ).bind(spec, args.max_pixels)
+    preprocess = Preprocess.bind(spec, args.max_pixels)
+    settings = {"max_body_bytes": args.max_body_bytes, "max_pixels": args.max_pixels, "device": device}
+    return Ingress.bind(preprocess, detector, postprocess, spec, settings)

@@ -1,0 +1,121 @@
+"""``Detector`` (GPU when there is one): dynamically batched inference on its own backend."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ray import serve
+from ray.serve import metrics
+
+from deployments.config import DetectorUserConfig
+from deployments.messages import InferredImage, PreprocessedImage
+from trt_core.backends import create_backend
+from trt_core.batching import infer_images
+from trt_core.errors import BackendError
+from trt_core.spec import ModelSpec
+
+logger = logging.getLogger("ray.serve")
+PROBE_AFTER_IDLE_S = 30.0
+MAX_CONCURRENT_BATCHES = 2  # one batch copies while the other computes (the runner has 2+ contexts)
+
+
+@serve.deployment(name="Detector", ray_actor_options={"num_cpus": 1}, max_ongoing_requests=32)
+class DetectorDeployment:
+    def __init__(
+        self,
+        model_path: str,
+        spec: ModelSpec,
+        backend: str,
+        device: str,
+        engine_max_batch: int,
+        backend_options: dict[str, Any],
+        cpu_threads: int | None = None,
+    ) -> None:
+        self.spec = spec
+        self.backend = create_backend(
+            Path(model_path),
+            spec,
+            backend=backend,
+            device=device,
+            max_batch=engine_max_batch,
+            options=backend_options,
+            threads=cpu_threads,
+        )
+        self.batch_sizes: Counter[int] = Counter()
+        self.last_ok = time.monotonic()
+        self.broken: str | None = None
+        self.batch_size_metric = metrics.Histogram(
+            "trt_detect_batch_size", description="Images per inference batch.", boundaries=[1.5, 2.5, 4.5, 8.5, 16.5, 32.5, 64.5]
+        )
+        self.latency = metrics.Histogram(
+            "trt_detect_inference_ms",
+            description="Inference time per batch (ms).",
+            boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500],
+        )
+        info = self.backend.info
+        logger.info("Detector ready: %s on %s, engine max batch %d", info.name, info.device, info.max_batch)
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        config = DetectorUserConfig(**user_config)
+        size = min(config.max_batch_size, self.backend.info.max_batch) if self.backend.info.dynamic_batch else None
+        if size is None:
+            size = self.backend.info.max_batch
+        if size != config.max_batch_size:
+            logger.warning("max_batch_size %d capped to the engine's %d", config.max_batch_size, size)
+        self.infer.set_max_batch_size(size)
+        self.infer.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005, max_concurrent_batches=MAX_CONCURRENT_BATCHES)
+    async def infer(self, items: list[PreprocessedImage]) -> list[InferredImage]:
+        start = time.perf_counter()
+        try:
+            outputs = await asyncio.to_thread(infer_images, self.backend, [item.tensor for item in items])
+        except BackendError as exc:
+            self.broken = str(exc)
+            raise
+        elapsed = (time.perf_counter() - start) * 1e3
+        self.last_ok, self.broken = time.monotonic(), None
+        self.batch_sizes[len(items)] += 1
+        self.batch_size_metric.observe(len(items))
+        self.latency.observe(elapsed)
+        return [
+            InferredImage(out, item.geometry, {**item.timing_ms, "inference": elapsed}, len(items))
+            for out, item in zip(outputs, items)
+        ]
+
+    async def __call__(self, item: PreprocessedImage) -> InferredImage:
+        return await self.infer(item)
+
+    def describe(self) -> dict[str, Any]:
+        info = self.backend.info
+        return {
+            "backend": info.name,
+            "device": info.device,
+            "precision": info.precision,
+            "engine_max_batch": info.max_batch,
+            "dynamic_batch": info.dynamic_batch,
+            "max_batch_size": self.infer._get_max_batch_size(),
+            "batch_wait_timeout_s": self.infer._get_batch_wait_timeout_s(),
+            "details": info.details,
+            "batches": dict(sorted(self.batch_sizes.items())),
+        }
+
+    def ping(self) -> str:
+        return "ok"
+
+    def check_health(self) -> None:
+        """Fails when the backend is broken: after an error, or when idle, run a 1-image probe."""
+        if self.broken is None and time.monotonic() - self.last_ok < PROBE_AFTER_IDLE_S:
+            return
+        h, w = self.spec.input_hw
+        try:
+            infer_images(self.backend, [np.zeros((3, h, w), np.uint8)])
+        except Exception as exc:
+            raise RuntimeError(f"Detector backend is broken: {exc}") from exc
+        self.last_ok, self.broken = time.monotonic(), None
