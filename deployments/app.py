@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ray.serve import Application
+from ray.serve import Application, Deployment
 
 from deployments.config import AppArgs
 from deployments.detector import MAX_CONCURRENT_BATCHES, DetectorDeployment
@@ -45,6 +45,12 @@ def default_params(args: AppArgs) -> DetectParams:
     return params.replace(conf=args.conf, iou=args.iou, max_det=args.max_det)
 
 
+def _deployment(decorated: object) -> Deployment:
+    """``@serve.deployment`` returns a Deployment, which type checkers see as the class."""
+    assert isinstance(decorated, Deployment)
+    return decorated
+
+
 def build_app(args: AppArgs) -> Application:
     if not isinstance(args, AppArgs):
         args = AppArgs.model_validate(args or {})
@@ -58,7 +64,7 @@ def build_app(args: AppArgs) -> Application:
     params = default_params(args)
     device, actor_options = detector_placement(args)
     batch = args.max_batch_size
-    detector = DetectorDeployment.options(
+    detector = _deployment(DetectorDeployment).options(
         ray_actor_options=actor_options,
         max_ongoing_requests=2 * batch * MAX_CONCURRENT_BATCHES,
         user_config={"max_batch_size": batch, "batch_wait_timeout_s": args.batch_wait_timeout_s},
@@ -71,9 +77,9 @@ def build_app(args: AppArgs) -> Application:
         args.backend_options,
         max(1, math.floor(args.detector_cpus)),
     )
-    postprocess = Postprocess.options(
+    postprocess = _deployment(Postprocess).options(
         user_config={"conf": params.conf, "iou": params.iou, "max_det": params.max_det, "agnostic": params.agnostic}
     ).bind(spec, args.max_pixels)
-    preprocess = Preprocess.bind(spec, args.max_pixels)
+    preprocess = _deployment(Preprocess).bind(spec, args.max_pixels)
     settings = {"max_body_bytes": args.max_body_bytes, "max_pixels": args.max_pixels, "device": device}
-    return Ingress.bind(preprocess, detector, postprocess, spec, settings)
+    return _deployment(Ingress).bind(preprocess, detector, postprocess, spec, settings)

@@ -51,7 +51,9 @@ class DetectorDeployment:
         self.last_ok = time.monotonic()
         self.broken: str | None = None
         self.batch_size_metric = metrics.Histogram(
-            "trt_detect_batch_size", description="Images per inference batch.", boundaries=[1.5, 2.5, 4.5, 8.5, 16.5, 32.5, 64.5]
+            "trt_detect_batch_size",
+            description="Images per inference batch.",
+            boundaries=[1.5, 2.5, 4.5, 8.5, 16.5, 32.5, 64.5],
         )
         self.latency = metrics.Histogram(
             "trt_detect_inference_ms",
@@ -68,8 +70,9 @@ class DetectorDeployment:
             size = self.backend.info.max_batch
         if size != config.max_batch_size:
             logger.warning("max_batch_size %d capped to the engine's %d", config.max_batch_size, size)
-        self.infer.set_max_batch_size(size)
-        self.infer.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
+        batcher: Any = self.infer  # @serve.batch attaches these setters to the method
+        batcher.set_max_batch_size(size)
+        batcher.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005, max_concurrent_batches=MAX_CONCURRENT_BATCHES)
     async def infer(self, items: list[PreprocessedImage]) -> list[InferredImage]:
@@ -94,16 +97,18 @@ class DetectorDeployment:
 
     def describe(self) -> dict[str, Any]:
         info = self.backend.info
+        batcher: Any = self.infer
         return {
             "backend": info.name,
             "device": info.device,
             "precision": info.precision,
             "engine_max_batch": info.max_batch,
             "dynamic_batch": info.dynamic_batch,
-            "max_batch_size": self.infer._get_max_batch_size(),
-            "batch_wait_timeout_s": self.infer._get_batch_wait_timeout_s(),
+            "max_batch_size": batcher._get_max_batch_size(),
+            "batch_wait_timeout_s": batcher._get_batch_wait_timeout_s(),
             "details": info.details,
             "batches": dict(sorted(self.batch_sizes.items())),
+            "replica": serve.get_replica_context().replica_id.unique_id,
         }
 
     def ping(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from starlette.formparsers import MultiPartParser
@@ -38,7 +38,7 @@ async def images_from_request(request: Request, limit: int) -> tuple[list[bytes]
             raise InvalidImageError("empty request body", hint="send the image bytes as the body, or multipart 'image'")
         return [body], False
 
-    async def stream() -> AsyncIterator[bytes]:
+    async def stream() -> AsyncGenerator[bytes, None]:
         yield body
 
     try:

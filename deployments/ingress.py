@@ -11,7 +11,7 @@ No ``from __future__ import annotations`` here: FastAPI resolves the route signa
 import asyncio
 import logging
 import time
-from typing import Any, Optional
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -34,9 +34,9 @@ api = FastAPI(
 )
 
 
-def project_error(exc: BaseException) -> Optional[TrtDetectError]:
+def project_error(exc: BaseException) -> TrtDetectError | None:
     """The TrtDetectError behind ``exc``, looking through Ray's task-error wrappers."""
-    seen: Optional[BaseException] = exc
+    seen: BaseException | None = exc
     for _ in range(8):
         if seen is None:
             return None
@@ -47,6 +47,10 @@ def project_error(exc: BaseException) -> Optional[TrtDetectError]:
             return seen
         seen = cause if isinstance(cause, BaseException) else seen.__cause__
     return None
+
+
+def _query_value(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
 def http_error(exc: BaseException) -> JSONResponse:
@@ -81,7 +85,9 @@ class Ingress:
     def _submit(self, image: Any, query: dict[str, str]) -> DeploymentResponse:
         prepared = self.preprocess.remote(image)
         inferred = self.detector.remote(prepared)
-        return self.postprocess.remote(inferred, query)
+        response = self.postprocess.remote(inferred, query)
+        assert isinstance(response, DeploymentResponse)
+        return response
 
     async def _detect_one(self, image: Any, query: dict[str, str]) -> dict[str, Any]:
         start = time.perf_counter()
@@ -97,7 +103,7 @@ class Ingress:
     # -- Python handle API ----------------------------------------------------------------
     async def detect(self, image: Any, **query: Any) -> dict[str, Any]:
         """``handle.detect.remote(bytes | ndarray | PIL.Image, conf=..., ...)`` -> the JSON dict."""
-        given = {k: ",".join(map(str, v)) if isinstance(v, list | tuple) else v for k, v in query.items() if v is not None}
+        given = {k: _query_value(v) for k, v in query.items() if v is not None}
         try:
             return await self._detect_one(image, self._validated_query(given))
         except Exception as exc:
@@ -164,5 +170,6 @@ class Ingress:
                 "defaults": defaults,
                 "limits": {"max_body_bytes": self.max_body_bytes, "max_pixels": self.settings["max_pixels"]},
                 "backend_details": detector["details"],
+                "detector_replica": detector["replica"],
             }
         )

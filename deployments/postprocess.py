@@ -60,5 +60,8 @@ class Postprocess:
     def defaults_dict(self) -> dict[str, Any]:
         return {"conf": self.defaults.conf, "iou": self.defaults.iou, "max_det": self.defaults.max_det}
 
+    def replica(self) -> str:
+        return serve.get_replica_context().replica_id.unique_id
+
     def ping(self) -> str:
         return "ok"
