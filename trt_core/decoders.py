@@ -15,7 +15,7 @@ from trt_core.boxes import cxcywh_to_xyxy
 from trt_core.errors import ModelSpecError
 from trt_core.spec import ModelSpec
 
-_EXP_CLIP = 20.0
+EXP_CLIP = 20.0
 
 
 class Candidates(NamedTuple):
@@ -65,7 +65,7 @@ def decode_yolov3(outputs: Sequence[np.ndarray], spec: ModelSpec, conf: float) -
         xy = sigmoid(t[:, 0:2]) * sxy - (sxy - 1.0) / 2.0
         cx = (xy[:, 0] + gx) * (in_w / grid_w)
         cy = (xy[:, 1] + gy) * (in_h / grid_h)
-        wh = np.exp(np.minimum(t[:, 2:4], _EXP_CLIP)) * anchors
+        wh = np.exp(np.minimum(t[:, 2:4], EXP_CLIP)) * anchors
         boxes = cxcywh_to_xyxy(np.stack([cx, cy, wh[:, 0], wh[:, 1]], axis=1))
         class_scores = sigmoid(t[:, 4:5]) * sigmoid(t[:, 5:])
         keep, scores, class_ids = _best_class(class_scores, conf)
@@ -103,6 +103,11 @@ def decode_end2end(outputs: Sequence[np.ndarray], spec: ModelSpec, conf: float) 
     return Candidates(rows[:, :4].copy(), rows[:, 4].copy(), rows[:, 5].astype(np.int64))
 
 
+def decode_candidates(outputs: Sequence[np.ndarray], spec: ModelSpec, conf: float) -> Candidates:
+    """``(K, 6)``: x1, y1, x2, y2, score, class, decoded in the graph; NMS still to do."""
+    return decode_end2end(outputs, spec, conf)
+
+
 def _concat(parts: list[Candidates]) -> Candidates:
     if not parts:
         return Candidates.empty()
@@ -114,6 +119,7 @@ DECODERS: dict[str, Callable[[Sequence[np.ndarray], ModelSpec, float], Candidate
     "yolov5": decode_yolov5,
     "yolov8": decode_yolov8,
     "end2end": decode_end2end,
+    "candidates": decode_candidates,
 }
 
 

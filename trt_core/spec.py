@@ -19,8 +19,8 @@ from typing import Any, Literal
 from trt_core import metadata
 from trt_core.errors import ModelLoadError, ModelSpecError
 
-OutputFormat = Literal["yolov3", "yolov5", "yolov8", "end2end"]
-FORMATS: tuple[str, ...] = ("yolov3", "yolov5", "yolov8", "end2end")
+OutputFormat = Literal["yolov3", "yolov5", "yolov8", "end2end", "candidates"]
+FORMATS: tuple[str, ...] = ("yolov3", "yolov5", "yolov8", "end2end", "candidates")
 
 COCO_ANCHORS: tuple[tuple[float, float], ...] = (
     (10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (59, 119), (116, 90), (156, 198), (373, 326),
