@@ -1,0 +1,205 @@
+"""ONNX Runtime's CUDA provider driven through our CUDA layer.
+
+Same data path as the TensorRT backend: a replica-owned primary context, per-slot streams
+and pinned/device buffers (:mod:`trt_core.cuda.slots`).  Each slot has its own
+``InferenceSession`` whose CUDA provider runs on the slot's stream
+(``user_compute_stream``), and an ``io_binding`` bound to the slot's device buffers: async
+H2D on the stream, ``run_with_iobinding`` (kernels queued on the same stream, no
+synchronisation inside the run), async D2H into pinned memory, one stream sync when the
+result is collected.  Outputs are bound to our preallocated device buffers with the
+shape of the current batch (rebound when the batch size changes).
+
+It exists so the GPU data path can be verified and benchmarked where TensorRT's builder
+is not installed; it is also a usable backend when onnxruntime-gpu is all there is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trt_core.backends.base import BackendInfo
+from trt_core.cuda.sizing import IOTensor, resolve_tensors
+from trt_core.errors import BackendError, BackendUnavailableError, ModelLoadError
+from trt_core.spec import ModelSpec
+
+DEFAULT_MAX_BATCH = 32
+ORT_GPU_HINT = "pip install onnxruntime-gpu (instead of onnxruntime) with a CUDA/cuDNN it supports"
+
+
+class OrtCudaBackend:
+    """Runs uint8 ``(N, 3, H, W)`` batches with ONNX Runtime's CUDA provider on device 0."""
+
+    #: where the bound buffers live and which provider must run the session (CPU tests of
+    #: the binding logic override these with host memory and the CPU provider)
+    device_type = "cuda"
+    provider = "CUDAExecutionProvider"
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        spec: ModelSpec,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        num_streams: int = 2,
+        provider_options: dict[str, str] | None = None,
+        synchronize_in_run: bool = False,
+        context: Any = None,
+    ) -> None:
+        import onnx
+
+        from trt_core.cuda.driver import CudaContext
+        from trt_core.cuda.slots import SlotPool
+        from trt_core.onnx_graph import with_uint8_input
+
+        ort = _import_ort(self.provider)
+        try:
+            model = onnx.load(str(model_path))
+        except FileNotFoundError:
+            raise ModelLoadError(f"model file not found: {model_path}") from None
+        except Exception as exc:
+            raise ModelLoadError(f"cannot read ONNX model {model_path}: {exc}") from exc
+        self._model_bytes = with_uint8_input(model, scale=spec.input_scale).SerializeToString()
+        self._ort = ort
+        self._spec = spec
+        self._provider_options = dict(provider_options or {})
+        self._run_options = ort.RunOptions()
+        if not synchronize_in_run:  # we synchronise the stream ourselves, once, after D2H
+            self._run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
+        self._owns_ctx = context is None
+        self._ctx = context if context is not None else CudaContext(0)
+        self._pool: Any = None
+        try:
+            static = spec.static_batch
+            batch = static if static is not None else max_batch
+            tensors = [IOTensor(spec.input.name, "uint8", (static or -1, *spec.input.shape[1:]), True)]
+            tensors += [IOTensor(o.name, o.dtype, (static or -1, *o.shape[1:]), False) for o in spec.outputs]
+            if not all(t.fully_static for t in tensors):
+                tensors = resolve_tensors(tensors, self._probe_shapes(batch, tensors))
+            self._pool = SlotPool(
+                self._ctx, tensors, max_batch=batch, count=num_streams, enqueue=self._enqueue, setup=self._setup_slot
+            )
+            providers = self._pool.slots[0].state["session"].get_providers()
+        except BaseException:
+            self.close()
+            raise
+        self._info = BackendInfo(
+            name="onnxruntime",
+            device=f"{self.device_type}:0",
+            precision="fp32",
+            max_batch=self._pool.max_batch,
+            dynamic_batch=static is None,
+            details={"providers": providers, "onnxruntime": ort.__version__, "streams": num_streams,
+                     "gpu": self._ctx.name, "io_binding": True},
+        )
+
+    # -- sessions ------------------------------------------------------------------------
+    def _providers(self, stream_handle: int | None) -> list[Any]:
+        options = {"device_id": "0", **self._provider_options}
+        if stream_handle is not None:  # ORT sets has_user_compute_stream from it
+            options["user_compute_stream"] = str(stream_handle)
+        return [("CUDAExecutionProvider", options), "CPUExecutionProvider"]
+
+    def _session(self, stream_handle: int | None) -> Any:
+        ort = self._ort
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = self._providers(stream_handle)
+        session = self._new_session(so, providers)
+        if session.get_providers()[0] != self.provider and hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # CUDA/cuDNN from the nvidia-* wheels, then try again
+            session = self._new_session(so, providers)
+        if session.get_providers()[0] != self.provider:
+            raise BackendUnavailableError(
+                f"ONNX Runtime's {self.provider} did not load (providers: {session.get_providers()})",
+                hint=ORT_GPU_HINT,
+            )
+        return session
+
+    def _new_session(self, so: Any, providers: list[Any]) -> Any:
+        try:
+            return self._ort.InferenceSession(self._model_bytes, so, providers=providers)
+        except Exception as exc:
+            raise ModelLoadError(f"ONNX Runtime cannot load the model: {exc}") from exc
+
+    def _probe_shapes(self, batch: int, tensors: list[IOTensor]) -> dict[str, tuple[int, ...]]:
+        """Run one zero batch at the largest size to learn outputs' dynamic non-batch axes."""
+        with self._ctx.active():
+            session = self._session(None)
+            x = np.zeros(tensors[0].shape_for(batch), np.uint8)
+            outputs = session.run([t.name for t in tensors[1:]], {tensors[0].name: x})
+        return {t.name: tuple(o.shape) for t, o in zip(tensors[1:], outputs)}
+
+    def _setup_slot(self, slot: Any) -> None:
+        session = self._session(slot.stream.handle)
+        slot.state.update(session=session, binding=session.io_binding(), bound=None)
+
+    def _enqueue(self, slot: Any, n: int) -> None:
+        state = slot.state
+        binding = state["binding"]
+        if state["bound"] != n:
+            binding.clear_binding_inputs()
+            binding.clear_binding_outputs()
+            for name, t in slot.tensors.items():
+                bind = binding.bind_input if t.is_input else binding.bind_output
+                bind(name, self.device_type, 0, np.dtype(t.dtype).type, list(t.shape_for(n)), slot.ptr(name))
+            state["bound"] = n
+        inputs = [name for name, t in slot.tensors.items() if t.is_input]
+        for name in inputs:
+            slot.h2d(name, n)
+        state["session"].run_with_iobinding(binding, self._run_options)
+        for name, t in slot.tensors.items():
+            if not t.is_input:
+                slot.d2h(name, n)
+
+    # -- Backend protocol ----------------------------------------------------------------
+    @property
+    def info(self) -> BackendInfo:
+        return self._info
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._spec.output_names)
+
+    def infer(self, batch: np.ndarray) -> list[np.ndarray]:
+        if self._pool is None:
+            raise BackendError("backend is closed")
+        return self._pool.infer(batch)
+
+    def submit(self, batch: np.ndarray) -> Any:
+        """Enqueue without waiting; ``.result()`` returns what :meth:`infer` would."""
+        if self._pool is None:
+            raise BackendError("backend is closed")
+        return self._pool.submit(batch)
+
+    def close(self) -> None:
+        ctx = self._ctx
+        if ctx is None or ctx.closed:
+            return
+        with ctx.active():
+            if self._pool is not None:
+                self._pool.drain()
+                for slot in self._pool.slots:  # sessions before the streams they run on
+                    slot.state.clear()
+                self._pool.free()
+                self._pool = None
+        if self._owns_ctx:
+            ctx.close()
+
+    def __enter__(self) -> OrtCudaBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _import_ort(provider: str) -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise BackendUnavailableError(f"onnxruntime is not installed ({exc})", hint=ORT_GPU_HINT) from None
+    if provider not in ort.get_available_providers():
+        raise BackendUnavailableError(f"ONNX Runtime has no {provider}", hint=ORT_GPU_HINT)
+    return ort

@@ -1,0 +1,133 @@
+"""``trt-detect build MODEL.onnx``: build (and cache) a TensorRT engine for this GPU."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from trt_core.cuda.sizing import IOTensor
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "build",
+        help="build (and cache) a TensorRT engine from an ONNX detector",
+        description="Build a TensorRT engine for this machine's GPU. By default it goes to the engine cache "
+        "(where the detector and the Serve replicas look for it); with -o it is written to FILE instead.",
+    )
+    parser.add_argument("model", metavar="MODEL.onnx", help="the ONNX detector")
+    parser.add_argument("--fp16", action="store_true", help="build in fp16 (default fp32)")
+    parser.add_argument("--max-batch", type=int, default=32, help="largest batch (profile max; default 32)")
+    parser.add_argument("--opt-batch", type=int, help="batch size to optimise for (default: --max-batch)")
+    parser.add_argument("--workspace", type=int, metavar="MiB", help="builder workspace limit in MiB")
+    parser.add_argument("--opt-level", type=int, choices=range(6), metavar="0-5", help="builder optimisation level")
+    parser.add_argument("--input-size", metavar="HxW", help="fix a dynamic image size, e.g. 416x416")
+    parser.add_argument("--cache", metavar="DIR", help="engine cache folder (default $TRT_DETECT_CACHE or "
+                        "~/.cache/trt-detect/engines)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the engine to FILE instead of the cache")
+    parser.add_argument("--version-compatible", action="store_true",
+                        help="an engine later TensorRT versions can load (embeds the lean runtime)")
+    parser.add_argument("--timing-cache", metavar="FILE", help="reuse and update a timing cache (faster rebuilds)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if the cache has the engine")
+    parser.add_argument("--verbose", action="store_true", help="show TensorRT's verbose log")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from trt_core.spec import ModelSpec
+    from trt_core.trt.api_surface import load_tensorrt
+    from trt_core.trt.options import BuildOptions, for_model
+
+    trt = load_tensorrt()  # raises BackendUnavailableError (one line, with an install hint)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
+    overrides = {"input_size": args.input_size} if args.input_size else {}
+    spec = ModelSpec.from_onnx(args.model, **overrides)
+    options = BuildOptions(
+        precision="fp16" if args.fp16 else "fp32",
+        max_batch=args.max_batch,
+        opt_batch=args.opt_batch,
+        workspace_mib=args.workspace,
+        optimization_level=args.opt_level,
+        version_compatible=args.version_compatible,
+        timing_cache=args.timing_cache,
+        verbose=args.verbose,
+    )
+    options = for_model(options, spec.input_hw, spec.static_batch)  # as TensorRTBackend.from_onnx does
+    start = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - start:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    progress(f"{args.model}: {spec.name}, input {spec.input_hw[0]}x{spec.input_hw[1]}, TensorRT {trt.__version__}")
+    if args.output:
+        return _build_to_file(args, spec, options, trt, progress)
+    return _build_to_cache(args, spec, options, trt, progress)
+
+
+def _build_to_file(args: argparse.Namespace, spec: Any, options: Any, trt: Any, progress: Any) -> int:
+    from trt_core.trt.builder import build_engine
+    from trt_core.trt.cache import atomic_write
+
+    result = build_engine(args.model, options, input_scale=spec.input_scale, progress=progress, trt=trt)
+    out = Path(args.output)
+    atomic_write(out, result.engine)
+    inputs = [IOTensor(t.name, t.dtype, t.shape, True) for t in result.inputs]
+    outputs = [IOTensor(t.name, t.dtype, t.shape, False) for t in result.outputs]
+    _summary(out, len(result.engine), result.seconds, options, trt, result.strategy, inputs + outputs)
+    return 0
+
+
+def _build_to_cache(args: argparse.Namespace, spec: Any, options: Any, trt: Any, progress: Any) -> int:
+    import onnx
+
+    from trt_core.cuda.driver import CudaContext
+    from trt_core.trt.builder import build_engine, engine_recipe, precision_strategy
+    from trt_core.trt.cache import EngineCache, EngineKey
+    from trt_core.trt.runner import deserialize_engine, engine_io
+
+    onnx_bytes = Path(args.model).read_bytes()
+    cache = EngineCache(args.cache)
+    with CudaContext(0) as ctx:
+        key = EngineKey.create(
+            onnx_bytes, options, tensorrt_version=trt.__version__, gpu_name=ctx.name,
+            compute_capability=ctx.compute_capability, recipe=engine_recipe(trt, options, spec.input_scale),
+            model_name=spec.name,
+        )
+        progress(f"GPU {ctx.name} (sm {ctx.compute_capability[0]}{ctx.compute_capability[1]}), cache {cache.directory}")
+        if args.force:
+            cache.path(key).unlink(missing_ok=True)
+
+        def build() -> bytes:
+            model = onnx.load_from_string(onnx_bytes)
+            return build_engine(model, options, input_scale=spec.input_scale, progress=progress, trt=trt).engine
+
+        with ctx.active():
+            result = cache.get_or_build(
+                key, build, lambda data: deserialize_engine(data, trt=trt, allow_host_code=options.version_compatible)
+            )
+            tensors = engine_io(trt, result.value.engine)
+            path, size, built, seconds = result.path, result.value.nbytes, result.built, result.build_seconds
+            del result  # release the engine while the context is current
+        if not built:
+            progress("already in the cache (use --force to rebuild)")
+        _summary(path, size, seconds, options, trt, precision_strategy(trt, options.precision), tensors)
+    return 0
+
+
+def _summary(path: Path, size: int, seconds: float | None, options: Any, trt: Any, strategy: str,
+             tensors: list[IOTensor]) -> None:
+    built = f"built in {seconds:.1f}s" if seconds is not None else "from the cache"
+    print(f"engine     {path}")
+    print(f"size       {size / 1e6:.1f} MB, {built}")
+    print(f"tensorrt   {trt.__version__}, precision {options.precision}"
+          + (f" ({strategy})" if options.precision == "fp16" else ""))
+    print(f"profile    batch min 1, opt {options.opt}, max {options.max_batch}")
+    for t in tensors:
+        kind = "input " if t.is_input else "output"
+        shape = "x".join("N" if d < 0 else str(d) for d in t.shape)
+        print(f"{kind}     {t.name}: {t.dtype} {shape}")

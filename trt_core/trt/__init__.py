@@ -1,0 +1,39 @@
+"""TensorRT engine building, caching and running.
+
+- :mod:`~trt_core.trt.options`: :class:`BuildOptions` and the pure logic derived from them
+- :mod:`~trt_core.trt.builder`: ONNX -> serialized engine (TensorRT 10.x / 11.x)
+- :mod:`~trt_core.trt.cache`: on-disk engine cache with inter-process build locking
+- :mod:`~trt_core.trt.runner`: :class:`TrtRunner`, execution contexts over the CUDA layer
+- :mod:`~trt_core.trt.api_surface`: every TensorRT name used, and the lazy import
+
+Importing this package never imports TensorRT.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from trt_core.trt.info import describe
+from trt_core.trt.options import BuildOptions
+
+__all__ = ["BuildOptions", "EngineCache", "EngineKey", "TrtRunner", "build_engine", "describe"]
+
+_LAZY = {
+    "EngineCache": "trt_core.trt.cache",
+    "EngineKey": "trt_core.trt.cache",
+    "TrtRunner": "trt_core.trt.runner",
+    "build_engine": "trt_core.trt.builder",
+}
+
+if TYPE_CHECKING:
+    from trt_core.trt.builder import build_engine
+    from trt_core.trt.cache import EngineCache, EngineKey
+    from trt_core.trt.runner import TrtRunner
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'trt_core.trt' has no attribute {name!r}")
