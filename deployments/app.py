@@ -17,6 +17,7 @@ from deployments.postprocess import Postprocess
 from deployments.preprocess import Preprocess
 from trt_core.models import resolve_model
 from trt_core.params import DetectParams
+from trt_core.prepare import prepare_model
 from trt_core.spec import ModelSpec
 
 
@@ -61,6 +62,7 @@ def build_app(args: AppArgs) -> Application:
 
         overrides = {**get_preset(args.preset).spec_overrides, **overrides}
     spec = ModelSpec.from_onnx(model_path, **overrides)
+    prepared = prepare_model(model_path, spec, decode_topk=args.decode_topk)
     params = default_params(args)
     device, actor_options = detector_placement(args)
     batch = args.max_batch_size
@@ -76,10 +78,11 @@ def build_app(args: AppArgs) -> Application:
         args.engine_max_batch or batch,
         args.backend_options,
         max(1, math.floor(args.detector_cpus)),
+        args.decode_topk,
     )
     postprocess = _deployment(Postprocess).options(
         user_config={"conf": params.conf, "iou": params.iou, "max_det": params.max_det, "agnostic": params.agnostic}
-    ).bind(spec, args.max_pixels)
+    ).bind(prepared.spec, args.max_pixels)
     preprocess = _deployment(Preprocess).bind(spec, args.max_pixels)
     settings = {"max_body_bytes": args.max_body_bytes, "max_pixels": args.max_pixels, "device": device}
     return _deployment(Ingress).bind(preprocess, detector, postprocess, spec, settings)

@@ -45,6 +45,9 @@ class AppArgs(BaseModel):
     max_det: int | None = Field(None, ge=1, le=10_000)
     max_batch_size: int = Field(8, ge=1, le=256, description="@serve.batch size; engine profile max")
     batch_wait_timeout_s: float = Field(0.005, ge=0.0, le=10.0)
+    decode_topk: int = Field(
+        1000, ge=0, le=100_000, description="decode YOLOv3 heads in the model, keeping the best K (0: on the CPU)"
+    )
     engine_max_batch: int | None = Field(None, ge=1, le=256, description="engine profile max (>= max_batch_size)")
     max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="larger request bodies get HTTP 413")
     max_pixels: int = Field(50_000_000, ge=1, description="decoded images over this many pixels get HTTP 413")

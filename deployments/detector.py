@@ -18,6 +18,7 @@ from deployments.messages import InferredImage, PreprocessedImage
 from trt_core.backends import create_backend
 from trt_core.batching import infer_images
 from trt_core.errors import BackendError
+from trt_core.prepare import prepare_model
 from trt_core.spec import ModelSpec
 
 logger = logging.getLogger("ray.serve")
@@ -36,11 +37,14 @@ class DetectorDeployment:
         engine_max_batch: int,
         backend_options: dict[str, Any],
         cpu_threads: int | None = None,
+        decode_topk: int | None = None,
     ) -> None:
-        self.spec = spec
+        prepared = prepare_model(Path(model_path), spec, decode_topk=decode_topk)
+        self.spec = prepared.spec
+        self.decode = prepared.decode
         self.backend = create_backend(
-            Path(model_path),
-            spec,
+            prepared.source,
+            prepared.spec,
             backend=backend,
             device=device,
             max_batch=engine_max_batch,
@@ -104,6 +108,7 @@ class DetectorDeployment:
             "precision": info.precision,
             "engine_max_batch": info.max_batch,
             "dynamic_batch": info.dynamic_batch,
+            "decode": self.decode,
             "max_batch_size": batcher._get_max_batch_size(),
             "batch_wait_timeout_s": batcher._get_batch_wait_timeout_s(),
             "details": info.details,

@@ -160,6 +160,7 @@ class Ingress:
                 "backend": detector["backend"],
                 "precision": detector["precision"],
                 "device": detector["device"],
+                "decode": detector["decode"],
                 "batch": {
                     "max_batch_size": detector["max_batch_size"],
                     "batch_wait_timeout_s": detector["batch_wait_timeout_s"],

@@ -12,8 +12,10 @@ from trt_core.batching import infer_images
 from trt_core.detections import Detections
 from trt_core.image import DEFAULT_MAX_PIXELS
 from trt_core.models import resolve_model
+from trt_core.onnx_decode import DEFAULT_TOPK
 from trt_core.params import DetectParams
 from trt_core.postprocess import postprocess
+from trt_core.prepare import prepare_model
 from trt_core.preprocess import Preprocessed, preprocess
 from trt_core.spec import ModelSpec
 
@@ -38,6 +40,7 @@ class Detector:
         self.params = params or DetectParams()
         self.max_pixels = max_pixels
         self.last_timing_ms: dict[str, float] = {}
+        self.decode = "device" if spec.format == "candidates" else "host"
 
     @classmethod
     def from_onnx(
@@ -55,12 +58,15 @@ class Detector:
         agnostic: bool | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         backend_options: dict[str, Any] | None = None,
+        decode_topk: int | None = DEFAULT_TOPK,
         **spec_overrides: Any,
     ) -> Detector:
         """Load ``path`` (default: ``$TRT_DETECT_MODEL`` or the bundled demo model).
 
         ``preset`` applies a named recipe (e.g. ``"nvidia-yolov3"``); explicit thresholds
         and ``spec_overrides`` (any :class:`ModelSpec` field, or ``input_size``) win over it.
+        ``decode_topk`` decodes YOLOv3 heads inside the model and keeps the best K candidates
+        (``None``/0: decode raw heads on the host).
         """
         model_path = resolve_model(path)
         params = DetectParams()
@@ -71,11 +77,13 @@ class Detector:
             spec_overrides = {**chosen.spec_overrides, **spec_overrides}
             params = params.replace(conf=chosen.conf, iou=chosen.iou, agnostic=chosen.agnostic)
         params = params.replace(conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic)
-        spec = ModelSpec.from_onnx(model_path, **spec_overrides)
+        prepared = prepare_model(model_path, ModelSpec.from_onnx(model_path, **spec_overrides), decode_topk=decode_topk)
         runner = create_backend(
-            model_path, spec, backend=backend, device=device, max_batch=max_batch, options=backend_options
+            prepared.source, prepared.spec, backend=backend, device=device, max_batch=max_batch, options=backend_options
         )
-        return cls(spec, runner, params=params, max_pixels=max_pixels)
+        detector = cls(prepared.spec, runner, params=params, max_pixels=max_pixels)
+        detector.decode = prepared.decode
+        return detector
 
     @property
     def info(self) -> dict[str, Any]:
@@ -87,6 +95,7 @@ class Detector:
             "precision": backend.precision,
             "max_batch": backend.max_batch,
             "dynamic_batch": backend.dynamic_batch,
+            "decode": self.decode,
             "defaults": {"conf": self.params.conf, "iou": self.params.iou, "max_det": self.params.max_det},
             "backend_details": backend.details,
         }

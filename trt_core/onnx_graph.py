@@ -7,9 +7,11 @@ the engine / session, fused with the first convolution where the runtime can.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from pathlib import Path
+from typing import Any, Union
 
-from trt_core.errors import ModelSpecError
+from trt_core.errors import ModelLoadError, ModelSpecError
 
 UINT8_SUFFIX = "__uint8"
 
@@ -67,7 +69,32 @@ def _f16(value: float) -> bytes:  # raw little-endian float16, for the scale ini
     return np.asarray(value, dtype=np.float16).tobytes()
 
 
-def load(path: str) -> Any:
+
+
+ModelSource = Union[str, "os.PathLike[str]", bytes]
+
+
+def load_model(source: ModelSource) -> Any:
+    """An ``onnx.ModelProto`` from a path or serialized bytes, with a clear error."""
     import onnx
 
-    return onnx.load(path)
+    if isinstance(source, bytes):
+        try:
+            return onnx.load_from_string(source)
+        except Exception as exc:
+            raise ModelLoadError(f"cannot parse the ONNX model: {exc}") from exc
+    try:
+        return onnx.load(str(source))
+    except FileNotFoundError:
+        raise ModelLoadError(f"model file not found: {source}") from None
+    except Exception as exc:
+        raise ModelLoadError(f"cannot read ONNX model {source}: {exc}") from exc
+
+
+def model_bytes(source: ModelSource) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {source}: {exc.strerror or exc}") from None

@@ -106,3 +106,13 @@ def test_context_manager_closes_backend(tiny_model: Path) -> None:
         det.detect(images(1)[0])
     with pytest.raises(BackendError, match="closed"):
         det.detect(images(1)[0])
+
+
+def test_device_decode_equals_host_decode(tiny_model: Path) -> None:
+    on_device = Detector.from_onnx(tiny_model, backend="onnxruntime", conf=0.05)
+    on_host = Detector.from_onnx(tiny_model, backend="onnxruntime", conf=0.05, decode_topk=None)
+    assert on_device.decode == "device" and on_device.info["decode"] == "device"
+    assert on_host.decode == "host" and on_host.spec.format == "yolov3"
+    assert on_device.backend.output_names == ["candidates"]
+    for a, b in zip(on_device.detect_batch(images(5)), on_host.detect_batch(images(5))):
+        assert_same(a, b)

@@ -8,11 +8,11 @@ modules are imported lazily so this package imports on machines with none of the
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from typing import Any
 
 from trt_core.backends.base import Backend, BackendInfo
 from trt_core.errors import BackendUnavailableError, InvalidRequestError
+from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
 
 __all__ = ["BACKENDS", "DEVICES", "Backend", "BackendInfo", "create_backend", "tensorrt_available"]
@@ -31,7 +31,7 @@ def tensorrt_available() -> bool:
 
 
 def create_backend(
-    model_path: str | Path,
+    model: ModelSource,
     spec: ModelSpec,
     *,
     backend: str = "auto",
@@ -56,14 +56,14 @@ def create_backend(
             )
         from trt_core.backends.tensorrt import TensorRTBackend
 
-        return TensorRTBackend.from_onnx(model_path, spec, max_batch=max_batch, **options)
+        return TensorRTBackend.from_onnx(model, spec, max_batch=max_batch, **options)
     from trt_core.backends.onnxruntime import OnnxRuntimeBackend, choose_providers
 
     if device != "cpu" and "CUDAExecutionProvider" in choose_providers(device) and _pycuda_usable():
         from trt_core.backends.ort_cuda import OrtCudaBackend
 
-        return OrtCudaBackend(model_path, spec, max_batch=max_batch)
-    return OnnxRuntimeBackend(model_path, spec, max_batch=max_batch, device=device, intra_op_threads=threads)
+        return OrtCudaBackend(model, spec, max_batch=max_batch)
+    return OnnxRuntimeBackend(model, spec, max_batch=max_batch, device=device, intra_op_threads=threads)
 
 
 def _pycuda_usable() -> bool:

@@ -5,14 +5,13 @@ TensorRT engine, so callers are backend-agnostic."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from trt_core.backends.base import BackendInfo
 from trt_core.errors import BackendError, BackendUnavailableError, ModelLoadError
-from trt_core.onnx_graph import with_uint8_input
+from trt_core.onnx_graph import ModelSource, load_model, with_uint8_input
 from trt_core.spec import ModelSpec
 
 DEFAULT_MAX_BATCH = 32
@@ -46,23 +45,16 @@ class OnnxRuntimeBackend:
 
     def __init__(
         self,
-        model_path: str | Path,
+        model: ModelSource,
         spec: ModelSpec,
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         device: str = "auto",
         intra_op_threads: int | None = None,
     ) -> None:
-        import onnx
         import onnxruntime as ort
 
-        try:
-            model = onnx.load(str(model_path))
-        except FileNotFoundError:
-            raise ModelLoadError(f"model file not found: {model_path}") from None
-        except Exception as exc:
-            raise ModelLoadError(f"cannot read ONNX model {model_path}: {exc}") from exc
-        prefixed = with_uint8_input(model, scale=spec.input_scale)
+        prefixed = with_uint8_input(load_model(model), scale=spec.input_scale)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         threads = intra_op_threads or int(os.environ.get("TRT_DETECT_ORT_THREADS", "0"))
@@ -72,7 +64,7 @@ class OnnxRuntimeBackend:
         try:
             self._session: Any = ort.InferenceSession(prefixed.SerializeToString(), options, providers=providers)
         except Exception as exc:
-            raise ModelLoadError(f"ONNX Runtime cannot load {model_path}: {exc}") from exc
+            raise ModelLoadError(f"ONNX Runtime cannot load the model: {exc}") from exc
         self._spec = spec
         self._input_name = spec.input.name
         self._output_names = list(spec.output_names)

@@ -15,7 +15,6 @@ is not installed; it is also a usable backend when onnxruntime-gpu is all there 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ import numpy as np
 from trt_core.backends.base import BackendInfo
 from trt_core.cuda.sizing import IOTensor, resolve_tensors
 from trt_core.errors import BackendError, BackendUnavailableError, ModelLoadError
+from trt_core.onnx_graph import ModelSource, load_model, with_uint8_input
 from trt_core.spec import ModelSpec
 
 DEFAULT_MAX_BATCH = 32
@@ -39,7 +39,7 @@ class OrtCudaBackend:
 
     def __init__(
         self,
-        model_path: str | Path,
+        model_source: ModelSource,
         spec: ModelSpec,
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
@@ -48,19 +48,11 @@ class OrtCudaBackend:
         synchronize_in_run: bool = False,
         context: Any = None,
     ) -> None:
-        import onnx
-
         from trt_core.cuda.driver import CudaContext
         from trt_core.cuda.slots import SlotPool
-        from trt_core.onnx_graph import with_uint8_input
 
         ort = _import_ort(self.provider)
-        try:
-            model = onnx.load(str(model_path))
-        except FileNotFoundError:
-            raise ModelLoadError(f"model file not found: {model_path}") from None
-        except Exception as exc:
-            raise ModelLoadError(f"cannot read ONNX model {model_path}: {exc}") from exc
+        model = load_model(model_source)
         self._model_bytes = with_uint8_input(model, scale=spec.input_scale).SerializeToString()
         self._ort = ort
         self._spec = spec

@@ -16,6 +16,7 @@ import numpy as np
 
 from trt_core.backends.base import BackendInfo
 from trt_core.errors import BackendError, ModelLoadError
+from trt_core.onnx_graph import ModelSource, model_bytes
 from trt_core.spec import ModelSpec
 from trt_core.trt.options import BuildOptions, for_model
 from trt_core.trt.runner import TrtRunner
@@ -52,7 +53,7 @@ class TensorRTBackend:
     @classmethod
     def from_onnx(
         cls,
-        model_path: str | Path,
+        model_source: ModelSource,
         spec: ModelSpec,
         *,
         max_batch: int = 32,
@@ -83,10 +84,7 @@ class TensorRTBackend:
                 "needs that allowed",
                 hint="pass allow_host_code=True if you trust the engine cache folder",
             )
-        try:
-            onnx_bytes = Path(model_path).read_bytes()
-        except OSError as exc:
-            raise ModelLoadError(f"cannot read {model_path}: {exc}") from None
+        onnx_bytes = model_bytes(model_source)
         ctx = CudaContext(0)
         try:
             key = EngineKey.create(

@@ -72,9 +72,9 @@ def build_engine(
     """Build a serialized engine from ``model`` (an ``onnx.ModelProto`` or a path)."""
     trt = trt if trt is not None else load_tensorrt()
     if not hasattr(model, "graph"):
-        from trt_core.onnx_graph import load
+        from trt_core.onnx_graph import load_model
 
-        model = load(str(model))
+        model = load_model(model)
     emit = progress or (lambda _msg: None)
     strategy = precision_strategy(trt, options.precision)
     onnx_bytes = prepare_onnx(model, input_scale=input_scale, fp16_graph=strategy == "onnx-fp16")
