@@ -6,7 +6,9 @@ without TensorRT, CUDA or Ray.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from trt_core._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -35,9 +37,4 @@ if TYPE_CHECKING:
     from trt_core.spec import ModelSpec
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'trt_core' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

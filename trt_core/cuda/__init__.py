@@ -10,8 +10,9 @@ Importing this package never imports pycuda; names load on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from trt_core._lazy import lazy_getattr
 from trt_core.cuda.info import describe, gpu_count
 from trt_core.cuda.sizing import IOTensor, plan_buffers
 
@@ -40,9 +41,4 @@ if TYPE_CHECKING:
     from trt_core.cuda.slots import SlotPool
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'trt_core.cuda' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

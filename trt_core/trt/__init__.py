@@ -11,8 +11,9 @@ Importing this package never imports TensorRT.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from trt_core._lazy import lazy_getattr
 from trt_core.trt.info import describe
 from trt_core.trt.options import BuildOptions
 
@@ -31,9 +32,4 @@ if TYPE_CHECKING:
     from trt_core.trt.runner import TrtRunner
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'trt_core.trt' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
