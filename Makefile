@@ -17,7 +17,7 @@ serve: $(STAMP)
 	RAY_DASHBOARD_ENABLED=0 $(BIN)/serve run serve_config.yaml
 
 test: $(STAMP)
-	$(BIN)/ruff check trt_core deployments tests
+	$(BIN)/ruff check trt_core deployments k8s tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -m "not gpu" tests
 
@@ -25,8 +25,8 @@ gpu-test: $(STAMP)
 	$(BIN)/python -m pytest -q -m gpu tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check trt_core deployments tests
-	$(BIN)/ruff format --check trt_core deployments tests
+	$(BIN)/ruff check trt_core deployments k8s tests benchmarks
+	$(BIN)/ruff format --check trt_core deployments k8s tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
