@@ -2,7 +2,7 @@
 
 Picks images of the shapes set (seed 7, never used in training or evaluation) that fill
 a few slots: JPEG and PNG, landscape, portrait and near-square, flat and gradient
-backgrounds.  Output: ``shapes_<i>.<jpg|png>`` and ``ground_truth.json``.
+backgrounds.  Output: ``shapes_<i>.<jpg|png>``, and ``samples_ground_truth.json`` beside the folder.
 
     .venv/bin/python training/make_samples.py --out models/shapes-yolov3-tiny/samples
 """
@@ -66,7 +66,7 @@ def main() -> None:
                 "class_ids": sample.class_ids.tolist(),
             }
         )
-    (out / "ground_truth.json").write_text(json.dumps(shapes.to_coco(records), indent=1) + "\n")
+    (out.parent / "samples_ground_truth.json").write_text(json.dumps(shapes.to_coco(records), indent=1) + "\n")
     for rec in records:
         print(rec["file_name"], rec["width"], rec["height"], len(rec["boxes"]))
 
