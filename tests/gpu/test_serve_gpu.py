@@ -56,9 +56,10 @@ def test_gpu_results_equal_cpu_results(gpu_app: dict[str, Any], model_path: Path
     for data in images():
         body = requests.post(gpu_app["url"] + "/detect", data=data, timeout=60).json()
         expected = cpu.detect(data)
-        got = body["detections"]
-        assert len(got) == len(expected), (got, expected.to_list())
+        got = sorted(body["detections"], key=lambda d: (d["class_id"], d["box"]))
+        want = sorted(expected.to_list(), key=lambda d: (d["class_id"], d["box"]))  # near-equal scores may swap
+        assert len(got) == len(want), (got, want)
         if got:
-            np.testing.assert_allclose([d["box"] for d in got], expected.xyxy, atol=0.5)
-            np.testing.assert_allclose([d["score"] for d in got], expected.scores, atol=5e-3)
-            assert [d["class_id"] for d in got] == expected.class_ids.tolist()
+            np.testing.assert_allclose([d["box"] for d in got], [d["box"] for d in want], atol=0.5)
+            np.testing.assert_allclose([d["score"] for d in got], [d["score"] for d in want], atol=5e-3)
+            assert [d["class_id"] for d in got] == [d["class_id"] for d in want]
