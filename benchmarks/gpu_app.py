@@ -81,6 +81,7 @@ def main() -> None:
     from ray import serve
 
     bare_rates = bare(args.model, batches, args.seconds)
+    print("bare backend images/s:", {b: round(r) for b, r in bare_rates.items()}, flush=True)
     ray.init(include_dashboard=False, log_to_driver=False)
     port = free_port()
     config = load_config(port, model=args.model, device="gpu", backend="onnxruntime",
@@ -103,15 +104,20 @@ def main() -> None:
         while client.model()["batch"]["max_batch_size"] != b:
             time.sleep(0.2)
 
-        def send(i: int) -> int:
-            client.detect(payloads[i % len(payloads)])
+        stages: list[dict[str, float]] = []
+
+        def send(i: int, stages: list[dict[str, float]] = stages) -> int:
+            stages.append(client.detect(payloads[i % len(payloads)])["timing_ms"])
             return 0
 
         result = run_load(send, requests=args.requests, concurrency=max(16, 2 * b), warmup=20)
+        medians = {k: float(np.median([t[k] for t in stages])) for k in stages[0]}
+        print(f"batch {b}: {result.summary()}; median stage ms {medians}", flush=True)
         batches_seen = client.model()["batch"]["batches_by_size"]
         rows.append({"batch": b, "e2e_images_per_s": result.images_per_s, "p50_ms": result.latency_ms["p50"],
                      "p99_ms": result.latency_ms["p99"], "bare_images_per_s": bare_rates[b],
-                     "e2e_vs_bare": result.images_per_s / bare_rates[b], "batches_by_size": batches_seen})
+                     "e2e_vs_bare": result.images_per_s / bare_rates[b], "batches_by_size": batches_seen,
+                     "median_stage_ms": medians})
     model = client.model()
     serve.shutdown()
     ray.shutdown()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ class DetectorDeployment:
             options=backend_options,
             threads=cpu_threads,
         )
+        # As many inference threads as batches in flight: each thread keeps its GPU
+        # per-thread state (CUDA context binding, cuDNN/cuBLAS handles) warm.
+        self.pool = ThreadPoolExecutor(MAX_CONCURRENT_BATCHES, thread_name_prefix="infer")
         self.batch_sizes: Counter[int] = Counter()
         self.last_ok = time.monotonic()
         self.broken: str | None = None
@@ -82,7 +86,8 @@ class DetectorDeployment:
     async def infer(self, items: list[PreprocessedImage]) -> list[InferredImage]:
         start = time.perf_counter()
         try:
-            outputs = await asyncio.to_thread(infer_images, self.backend, [item.tensor for item in items])
+            tensors = [item.tensor for item in items]
+            outputs = await asyncio.get_running_loop().run_in_executor(self.pool, infer_images, self.backend, tensors)
         except BackendError as exc:
             self.broken = str(exc)
             raise
