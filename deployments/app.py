@@ -79,6 +79,7 @@ def build_app(args: AppArgs) -> Application:
         args.backend_options,
         max(1, math.floor(args.detector_cpus)),
         args.decode_topk,
+        args.batch_padding,
     )
     postprocess = _deployment(Postprocess).options(
         user_config={"conf": params.conf, "iou": params.iou, "max_det": params.max_det, "agnostic": params.agnostic}

@@ -48,6 +48,9 @@ class AppArgs(BaseModel):
     decode_topk: int = Field(
         1000, ge=0, le=100_000, description="decode YOLOv3 heads in the model, keeping the best K (0: on the CPU)"
     )
+    batch_padding: Literal["auto", "none", "pow2", "max"] = Field(
+        "auto", description="round batches up (auto: pow2 on a GPU, none on the CPU); every size is warmed up"
+    )
     engine_max_batch: int | None = Field(None, ge=1, le=256, description="engine profile max (>= max_batch_size)")
     max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="larger request bodies get HTTP 413")
     max_pixels: int = Field(50_000_000, ge=1, description="decoded images over this many pixels get HTTP 413")

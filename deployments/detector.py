@@ -17,7 +17,7 @@ from ray.serve import metrics
 from deployments.config import DetectorUserConfig
 from deployments.messages import InferredImage, PreprocessedImage
 from trt_core.backends import create_backend
-from trt_core.batching import infer_images
+from trt_core.batching import infer_images, resolve_padding, warm_up
 from trt_core.errors import BackendError
 from trt_core.prepare import prepare_model
 from trt_core.spec import ModelSpec
@@ -39,6 +39,7 @@ class DetectorDeployment:
         backend_options: dict[str, Any],
         cpu_threads: int | None = None,
         decode_topk: int | None = None,
+        batch_padding: str = "auto",
     ) -> None:
         prepared = prepare_model(Path(model_path), spec, decode_topk=decode_topk)
         self.spec = prepared.spec
@@ -55,6 +56,10 @@ class DetectorDeployment:
         # As many inference threads as batches in flight: each thread keeps its GPU
         # per-thread state (CUDA context binding, cuDNN/cuBLAS handles) warm.
         self.pool = ThreadPoolExecutor(MAX_CONCURRENT_BATCHES, thread_name_prefix="infer")
+        self.padding = resolve_padding(batch_padding, self.backend)
+        start = time.perf_counter()
+        warmed = warm_up(self.backend, (3, *spec.input_hw), padding=self.padding)
+        logger.info("warmed up batch sizes %s in %.1f s", warmed, time.perf_counter() - start)
         self.batch_sizes: Counter[int] = Counter()
         self.last_ok = time.monotonic()
         self.broken: str | None = None
@@ -87,7 +92,7 @@ class DetectorDeployment:
         start = time.perf_counter()
         try:
             tensors = [item.tensor for item in items]
-            outputs = await asyncio.get_running_loop().run_in_executor(self.pool, infer_images, self.backend, tensors)
+            outputs = await asyncio.get_running_loop().run_in_executor(self.pool, self._infer, tensors)
         except BackendError as exc:
             self.broken = str(exc)
             raise
@@ -100,6 +105,9 @@ class DetectorDeployment:
             InferredImage(out, item.geometry, {**item.timing_ms, "inference": elapsed}, len(items))
             for out, item in zip(outputs, items)
         ]
+
+    def _infer(self, tensors: list[np.ndarray]) -> list[list[np.ndarray]]:
+        return infer_images(self.backend, tensors, padding=self.padding)
 
     async def __call__(self, item: PreprocessedImage) -> InferredImage:
         return await self.infer(item)
@@ -114,6 +122,7 @@ class DetectorDeployment:
             "engine_max_batch": info.max_batch,
             "dynamic_batch": info.dynamic_batch,
             "decode": self.decode,
+            "batch_padding": self.padding,
             "max_batch_size": batcher._get_max_batch_size(),
             "batch_wait_timeout_s": batcher._get_batch_wait_timeout_s(),
             "details": info.details,

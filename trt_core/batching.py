@@ -1,35 +1,83 @@
-"""Running a list of per-image tensors through a backend in as few calls as it allows."""
+"""Running a list of per-image tensors through a backend in as few calls as it allows.
+
+GPU runtimes pay for every *new* input shape (cuDNN algorithm search, TensorRT shape
+binding, CUDA-graph capture), and dynamic batching produces every size from 1 to B.
+``padding="pow2"`` rounds each batch up to a power of two (1, 2, 4, ..., B), so a
+replica sees at most log2(B)+1 shapes, all of which :func:`warm_up` runs at start-up;
+``"max"`` always runs B.  The padding rows are zeros and their outputs are dropped.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
 from trt_core.backends.base import Backend
 from trt_core.errors import BackendError
 
+Padding = Literal["none", "pow2", "max"]
+PADDINGS: tuple[str, ...] = ("none", "pow2", "max")
 
-def infer_images(backend: Backend, tensors: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+
+def resolve_padding(padding: str, backend: Backend) -> str:
+    """``auto`` -> ``pow2`` for GPU backends, ``none`` on the CPU (where shapes are free)."""
+    if padding not in (*PADDINGS, "auto"):
+        from trt_core.errors import InvalidRequestError
+
+        raise InvalidRequestError(f"unknown batch padding {padding!r}", hint="auto, none, pow2 or max")
+    if padding == "auto":
+        return "none" if backend.info.device == "cpu" else "pow2"
+    return padding
+
+
+def run_size(n: int, max_batch: int, padding: str) -> int:
+    """The batch size actually run for ``n`` images."""
+    if padding == "max":
+        return max_batch
+    if padding == "pow2":
+        return min(max_batch, 1 << (n - 1).bit_length())
+    return n
+
+
+def batch_sizes(max_batch: int, padding: str) -> list[int]:
+    """Every batch size a backend can be asked to run under ``padding``."""
+    return sorted({run_size(n, max_batch, padding) for n in range(1, max_batch + 1)})
+
+
+def infer_images(backend: Backend, tensors: Sequence[np.ndarray], *, padding: str = "none") -> list[list[np.ndarray]]:
     """Infer ``(3, H, W)`` uint8 tensors; returns each image's outputs with the batch axis removed.
 
     Images are stacked into batches of at most ``backend.info.max_batch``; a model with a
-    fixed batch size gets its last batch padded (the padding's outputs are dropped).
+    fixed batch size always runs its full batch.
     """
     if not tensors:
         return []
     info = backend.info
     step = max(1, info.max_batch)
+    chosen = padding if info.dynamic_batch else "max"
     results: list[list[np.ndarray]] = []
     for start in range(0, len(tensors), step):
         chunk = tensors[start : start + step]
         batch = np.stack(chunk)
-        if not info.dynamic_batch and batch.shape[0] < step:
-            padding = np.zeros((step - batch.shape[0], *batch.shape[1:]), batch.dtype)
-            batch = np.concatenate([batch, padding])
+        size = run_size(len(chunk), step, chosen)
+        if size > len(chunk):
+            batch = np.concatenate([batch, np.zeros((size - len(chunk), *batch.shape[1:]), batch.dtype)])
         outputs = backend.infer(batch)
         for out in outputs:
             if out.shape[0] < len(chunk):
                 raise BackendError(f"backend returned {out.shape[0]} results for a batch of {len(chunk)}")
         results.extend([out[i] for out in outputs] for i in range(len(chunk)))
     return results
+
+
+def warm_up(backend: Backend, image_shape: tuple[int, int, int], *, padding: str = "none") -> list[int]:
+    """Run every batch size the backend will see once (zeros); returns the sizes run."""
+    info = backend.info
+    sizes = batch_sizes(info.max_batch, padding if info.dynamic_batch else "max")
+    if padding == "none" and info.dynamic_batch:
+        sizes = [1, info.max_batch] if info.max_batch > 1 else [1]
+    for size in sizes:
+        backend.infer(np.zeros((size, *image_shape), np.uint8))
+    return sizes

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from trt_core.backends import Backend, create_backend
-from trt_core.batching import infer_images
+from trt_core.batching import infer_images, resolve_padding
 from trt_core.detections import Detections
 from trt_core.image import DEFAULT_MAX_PIXELS
 from trt_core.models import resolve_model
@@ -41,6 +41,7 @@ class Detector:
         self.max_pixels = max_pixels
         self.last_timing_ms: dict[str, float] = {}
         self.decode = "device" if spec.format == "candidates" else "host"
+        self.batch_padding = resolve_padding("auto", backend)
 
     @classmethod
     def from_onnx(
@@ -59,6 +60,7 @@ class Detector:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         backend_options: dict[str, Any] | None = None,
         decode_topk: int | None = DEFAULT_TOPK,
+        batch_padding: str = "auto",
         **spec_overrides: Any,
     ) -> Detector:
         """Load ``path`` (default: ``$TRT_DETECT_MODEL`` or the bundled demo model).
@@ -66,7 +68,8 @@ class Detector:
         ``preset`` applies a named recipe (e.g. ``"nvidia-yolov3"``); explicit thresholds
         and ``spec_overrides`` (any :class:`ModelSpec` field, or ``input_size``) win over it.
         ``decode_topk`` decodes YOLOv3 heads inside the model and keeps the best K candidates
-        (``None``/0: decode raw heads on the host).
+        (``None``/0: decode raw heads on the host).  ``batch_padding`` (``auto``: ``pow2`` on
+        a GPU, ``none`` on the CPU) bounds the batch shapes a GPU runtime sees.
         """
         model_path = resolve_model(path)
         params = DetectParams()
@@ -83,6 +86,7 @@ class Detector:
         )
         detector = cls(prepared.spec, runner, params=params, max_pixels=max_pixels)
         detector.decode = prepared.decode
+        detector.batch_padding = resolve_padding(batch_padding, runner)
         return detector
 
     @property
@@ -96,6 +100,7 @@ class Detector:
             "max_batch": backend.max_batch,
             "dynamic_batch": backend.dynamic_batch,
             "decode": self.decode,
+            "batch_padding": self.batch_padding,
             "defaults": {"conf": self.params.conf, "iou": self.params.iou, "max_det": self.params.max_det},
             "backend_details": backend.details,
         }
@@ -113,7 +118,7 @@ class Detector:
         start = time.perf_counter()
         prepared = [self.preprocess(image) for image in images]
         inferred = time.perf_counter()
-        outputs = infer_images(self.backend, [p.tensor for p in prepared])
+        outputs = infer_images(self.backend, [p.tensor for p in prepared], padding=self.batch_padding)
         decoded = time.perf_counter()
         results = [postprocess(out, self.spec, p.geometry, chosen) for out, p in zip(outputs, prepared)]
         end = time.perf_counter()

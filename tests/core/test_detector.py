@@ -116,3 +116,23 @@ def test_device_decode_equals_host_decode(tiny_model: Path) -> None:
     assert on_device.backend.output_names == ["candidates"]
     for a, b in zip(on_device.detect_batch(images(5)), on_host.detect_batch(images(5))):
         assert_same(a, b)
+
+
+def test_batch_padding_sizes() -> None:
+    from trt_core.batching import batch_sizes, run_size
+
+    assert [run_size(n, 8, "pow2") for n in range(1, 9)] == [1, 2, 4, 4, 8, 8, 8, 8]
+    assert [run_size(n, 6, "pow2") for n in (3, 5, 6)] == [4, 6, 6]
+    assert run_size(3, 8, "max") == 8 and run_size(3, 8, "none") == 3
+    assert batch_sizes(32, "pow2") == [1, 2, 4, 8, 16, 32]
+    assert batch_sizes(8, "none") == list(range(1, 9))
+
+
+@pytest.mark.parametrize("padding", ["pow2", "max"])
+def test_padded_batches_give_the_same_detections(tiny_model: Path, detector: Detector, padding: str) -> None:
+    from trt_core.batching import warm_up
+
+    padded = Detector.from_onnx(tiny_model, backend="onnxruntime", conf=0.05, max_batch=8, batch_padding=padding)
+    assert warm_up(padded.backend, (3, 64, 64), padding=padding) == ([1, 2, 4, 8] if padding == "pow2" else [8])
+    for a, b in zip(padded.detect_batch(images(5)), detector.detect_batch(images(5))):
+        assert_same(a, b)
