@@ -57,9 +57,8 @@ class DetectorDeployment:
         # per-thread state (CUDA context binding, cuDNN/cuBLAS handles) warm.
         self.pool = ThreadPoolExecutor(MAX_CONCURRENT_BATCHES, thread_name_prefix="infer")
         self.padding = resolve_padding(batch_padding, self.backend)
-        start = time.perf_counter()
-        warmed = warm_up(self.backend, (3, *spec.input_hw), padding=self.padding)
-        logger.info("warmed up batch sizes %s in %.1f s", warmed, time.perf_counter() - start)
+        self.max_batch_size = self.backend.info.max_batch
+        self.warmed: list[int] = []
         self.batch_sizes: Counter[int] = Counter()
         self.last_ok = time.monotonic()
         self.broken: str | None = None
@@ -84,6 +83,8 @@ class DetectorDeployment:
         if size != config.max_batch_size:
             logger.warning("max_batch_size %d capped to the engine's %d", config.max_batch_size, size)
         batcher: Any = self.infer  # @serve.batch attaches these setters to the method
+        if size != self.max_batch_size or not self.warmed:
+            self._warm_up(size)
         batcher.set_max_batch_size(size)
         batcher.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
 
@@ -106,8 +107,15 @@ class DetectorDeployment:
             for out, item in zip(outputs, items)
         ]
 
+    def _warm_up(self, max_batch_size: int) -> None:
+        start = time.perf_counter()
+        h, w = self.spec.input_hw
+        self.warmed = warm_up(self.backend, (3, h, w), padding=self.padding, max_batch=max_batch_size)
+        self.max_batch_size = max_batch_size
+        logger.info("warmed up batch sizes %s in %.1f s", self.warmed, time.perf_counter() - start)
+
     def _infer(self, tensors: list[np.ndarray]) -> list[list[np.ndarray]]:
-        return infer_images(self.backend, tensors, padding=self.padding)
+        return infer_images(self.backend, tensors, padding=self.padding, max_batch=self.max_batch_size)
 
     async def __call__(self, item: PreprocessedImage) -> InferredImage:
         return await self.infer(item)
@@ -123,6 +131,7 @@ class DetectorDeployment:
             "dynamic_batch": info.dynamic_batch,
             "decode": self.decode,
             "batch_padding": self.padding,
+            "warmed_batch_sizes": self.warmed,
             "max_batch_size": batcher._get_max_batch_size(),
             "batch_wait_timeout_s": batcher._get_batch_wait_timeout_s(),
             "details": info.details,
@@ -139,7 +148,7 @@ class DetectorDeployment:
             return
         h, w = self.spec.input_hw
         try:
-            infer_images(self.backend, [np.zeros((3, h, w), np.uint8)])
+            self._infer([np.zeros((3, h, w), np.uint8)])
         except Exception as exc:
             raise RuntimeError(f"Detector backend is broken: {exc}") from exc
         self.last_ok, self.broken = time.monotonic(), None

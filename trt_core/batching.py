@@ -22,13 +22,13 @@ PADDINGS: tuple[str, ...] = ("none", "pow2", "max")
 
 
 def resolve_padding(padding: str, backend: Backend) -> str:
-    """``auto`` -> ``pow2`` for GPU backends, ``none`` on the CPU (where shapes are free)."""
+    """``auto`` -> what the backend prefers (``BackendInfo.preferred_padding``)."""
     if padding not in (*PADDINGS, "auto"):
         from trt_core.errors import InvalidRequestError
 
         raise InvalidRequestError(f"unknown batch padding {padding!r}", hint="auto, none, pow2 or max")
     if padding == "auto":
-        return "none" if backend.info.device == "cpu" else "pow2"
+        return backend.info.preferred_padding
     return padding
 
 
@@ -46,16 +46,18 @@ def batch_sizes(max_batch: int, padding: str) -> list[int]:
     return sorted({run_size(n, max_batch, padding) for n in range(1, max_batch + 1)})
 
 
-def infer_images(backend: Backend, tensors: Sequence[np.ndarray], *, padding: str = "none") -> list[list[np.ndarray]]:
+def infer_images(
+    backend: Backend, tensors: Sequence[np.ndarray], *, padding: str = "none", max_batch: int | None = None
+) -> list[list[np.ndarray]]:
     """Infer ``(3, H, W)`` uint8 tensors; returns each image's outputs with the batch axis removed.
 
-    Images are stacked into batches of at most ``backend.info.max_batch``; a model with a
-    fixed batch size always runs its full batch.
+    Images are stacked into batches of at most ``max_batch`` (default and cap: the
+    backend's); a model with a fixed batch size always runs its full batch.
     """
     if not tensors:
         return []
     info = backend.info
-    step = max(1, info.max_batch)
+    step = max(1, min(max_batch or info.max_batch, info.max_batch) if info.dynamic_batch else info.max_batch)
     chosen = padding if info.dynamic_batch else "max"
     results: list[list[np.ndarray]] = []
     for start in range(0, len(tensors), step):
@@ -72,12 +74,15 @@ def infer_images(backend: Backend, tensors: Sequence[np.ndarray], *, padding: st
     return results
 
 
-def warm_up(backend: Backend, image_shape: tuple[int, int, int], *, padding: str = "none") -> list[int]:
+def warm_up(
+    backend: Backend, image_shape: tuple[int, int, int], *, padding: str = "none", max_batch: int | None = None
+) -> list[int]:
     """Run every batch size the backend will see once (zeros); returns the sizes run."""
     info = backend.info
-    sizes = batch_sizes(info.max_batch, padding if info.dynamic_batch else "max")
+    top = min(max_batch or info.max_batch, info.max_batch) if info.dynamic_batch else info.max_batch
+    sizes = batch_sizes(top, padding if info.dynamic_batch else "max")
     if padding == "none" and info.dynamic_batch:
-        sizes = [1, info.max_batch] if info.max_batch > 1 else [1]
+        sizes = sorted({1, top})
     for size in sizes:
         backend.infer(np.zeros((size, *image_shape), np.uint8))
     return sizes

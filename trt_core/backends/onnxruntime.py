@@ -73,6 +73,7 @@ class OnnxRuntimeBackend:
         self._info = BackendInfo(
             name="onnxruntime",
             device="cuda:0" if used[0] == "CUDAExecutionProvider" else "cpu",
+            preferred_padding="max" if used[0] == "CUDAExecutionProvider" else "none",
             precision="fp32",
             max_batch=static if static is not None else max_batch,
             dynamic_batch=static is None,

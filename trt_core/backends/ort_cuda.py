@@ -83,6 +83,7 @@ class OrtCudaBackend:
             precision="fp32",
             max_batch=self._pool.max_batch,
             dynamic_batch=static is None,
+            preferred_padding="max",
             details={"providers": providers, "onnxruntime": ort.__version__, "streams": num_streams,
                      "gpu": self._ctx.name, "io_binding": True},
         )

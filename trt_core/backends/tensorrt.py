@@ -46,6 +46,7 @@ class TensorRTBackend:
             precision=precision,
             max_batch=runner.max_batch,
             dynamic_batch=runner.input.dynamic_batch,
+            preferred_padding="pow2",
             details={"contexts": runner.num_contexts, "cuda_graphs": runner.cuda_graphs, **details},
         )
 
