@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--batches", default="1,2,4,8,16,32")
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--ingress-replicas", type=int, default=1)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
@@ -90,6 +91,8 @@ def main() -> None:
         if dep["name"] in ("Preprocess", "Postprocess"):
             dep["num_replicas"] = max(1, (os.cpu_count() or 4) // 4)
             dep["ray_actor_options"] = {"num_cpus": 1}
+        if dep["name"] == "Ingress":
+            dep["num_replicas"] = args.ingress_replicas
     deploy(config)
     url = f"http://127.0.0.1:{port}"
     client = Client(url, timeout=120)
@@ -126,7 +129,7 @@ def main() -> None:
     for r in rows:
         print(f"| {r['batch']} | {r['bare_images_per_s']:.0f} | {r['e2e_images_per_s']:.0f} | "
               f"{r['e2e_vs_bare']:.3f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |")
-    result_doc = {"rows": rows, "model": {k: model[k] for k in ("name", "device", "backend", "decode")},
+    result_doc = {"rows": rows, "ingress_replicas": args.ingress_replicas, "model": {k: model[k] for k in ("name", "device", "backend", "decode")},
                   "cpus": os.cpu_count(), "command": " ".join(["python", *sys.argv])}
     if args.out:
         args.out.write_text(json.dumps(result_doc, indent=2))

@@ -23,9 +23,10 @@ class BackendInfo:
     max_batch: int  # largest batch one ``infer`` call accepts
     dynamic_batch: bool  # False: the model has a fixed batch axis; batches are split
     details: dict[str, object] = field(default_factory=dict)
-    # How batches should be padded (see trt_core.batching): "none" where new shapes are
-    # free (CPU), "max" where every shape change is expensive (ONNX Runtime CUDA: measured
-    # ~300 ms per change on an H100), "pow2" where a few warmed-up shapes are cheap (TensorRT).
+    # How batches should be padded (see trt_core.batching): "none" where new shapes are free
+    # (CPU), "pow2" where each distinct shape has a cost paid once at warm-up (TensorRT
+    # profiles and CUDA graphs; OrtCudaBackend's one session per size), "max" where any
+    # shape change is expensive (plain ONNX Runtime CUDA: ~300 ms per change on an H100).
     preferred_padding: str = "none"
 
 
