@@ -129,7 +129,9 @@ def main() -> None:
     for r in rows:
         print(f"| {r['batch']} | {r['bare_images_per_s']:.0f} | {r['e2e_images_per_s']:.0f} | "
               f"{r['e2e_vs_bare']:.3f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |")
-    result_doc = {"rows": rows, "ingress_replicas": args.ingress_replicas, "model": {k: model[k] for k in ("name", "device", "backend", "decode")},
+    result_doc = {"rows": rows,
+                  "ingress_replicas": args.ingress_replicas,
+                  "model": {k: model[k] for k in ("name", "device", "backend", "decode")},
                   "cpus": os.cpu_count(), "command": " ".join(["python", *sys.argv])}
     if args.out:
         args.out.write_text(json.dumps(result_doc, indent=2))
