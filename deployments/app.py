@@ -16,8 +16,8 @@ from deployments.ingress import Ingress
 from deployments.postprocess import Postprocess
 from deployments.preprocess import Preprocess
 from trt_core.models import resolve_model
-from trt_core.params import DetectParams
 from trt_core.prepare import prepare_model
+from trt_core.presets import resolve
 from trt_core.spec import ModelSpec
 
 
@@ -36,16 +36,6 @@ def detector_placement(args: AppArgs) -> tuple[str, dict[str, Any]]:
     return ("gpu" if use_gpu else "cpu"), options
 
 
-def default_params(args: AppArgs) -> DetectParams:
-    params = DetectParams()
-    if args.preset:
-        from trt_core.presets import get_preset
-
-        preset = get_preset(args.preset)
-        params = params.replace(conf=preset.conf, iou=preset.iou, agnostic=preset.agnostic)
-    return params.replace(conf=args.conf, iou=args.iou, max_det=args.max_det)
-
-
 def _deployment(decorated: object) -> Deployment:
     """``@serve.deployment`` returns a Deployment, which type checkers see as the class."""
     assert isinstance(decorated, Deployment)
@@ -56,34 +46,33 @@ def build_app(args: AppArgs) -> Application:
     if not isinstance(args, AppArgs):
         args = AppArgs.model_validate(args or {})
     model_path = resolve_model(args.model)
-    overrides = dict(args.spec_overrides)
-    if args.preset:
-        from trt_core.presets import get_preset
-
-        overrides = {**get_preset(args.preset).spec_overrides, **overrides}
+    overrides, params = resolve(args.preset, args.spec_overrides, conf=args.conf, iou=args.iou, max_det=args.max_det)
     spec = ModelSpec.from_onnx(model_path, **overrides)
     prepared = prepare_model(model_path, spec, decode_topk=args.decode_topk)
-    params = default_params(args)
     device, actor_options = detector_placement(args)
-    batch = args.max_batch_size
+    engine_batch = args.engine_max_batch or args.max_batch_size
+    queued = args.max_queued_requests
     detector = _deployment(DetectorDeployment).options(
         ray_actor_options=actor_options,
-        max_ongoing_requests=2 * batch * MAX_CONCURRENT_BATCHES,
-        user_config={"max_batch_size": batch, "batch_wait_timeout_s": args.batch_wait_timeout_s},
+        # room for every batch in flight at the largest size user_config may raise it to
+        max_ongoing_requests=2 * engine_batch * MAX_CONCURRENT_BATCHES,
+        user_config={"max_batch_size": args.max_batch_size, "batch_wait_timeout_s": args.batch_wait_timeout_s},
+        max_queued_requests=queued,
     ).bind(
         str(model_path),
         spec,
         args.backend,
         device,
-        args.engine_max_batch or batch,
+        engine_batch,
         args.backend_options,
         max(1, math.floor(args.detector_cpus)),
         args.decode_topk,
         args.batch_padding,
     )
     postprocess = _deployment(Postprocess).options(
-        user_config={"conf": params.conf, "iou": params.iou, "max_det": params.max_det, "agnostic": params.agnostic}
+        user_config={"conf": params.conf, "iou": params.iou, "max_det": params.max_det, "agnostic": params.agnostic},
+        max_queued_requests=queued,
     ).bind(prepared.spec, args.max_pixels)
-    preprocess = _deployment(Preprocess).bind(spec, args.max_pixels)
+    preprocess = _deployment(Preprocess).options(max_queued_requests=queued).bind(spec, args.max_pixels)
     settings = {"max_body_bytes": args.max_body_bytes, "max_pixels": args.max_pixels, "device": device}
     return _deployment(Ingress).bind(preprocess, detector, postprocess, spec, settings)

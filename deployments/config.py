@@ -52,6 +52,9 @@ class AppArgs(BaseModel):
         "auto", description="round batches up (auto: pow2 on a GPU, none on the CPU); every size is warmed up"
     )
     engine_max_batch: int | None = Field(None, ge=1, le=256, description="engine profile max (>= max_batch_size)")
+    max_queued_requests: int = Field(
+        256, ge=-1, description="requests queued per stage before HTTP 503 + Retry-After (-1: unbounded)"
+    )
     max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="larger request bodies get HTTP 413")
     max_pixels: int = Field(50_000_000, ge=1, description="decoded images over this many pixels get HTTP 413")
     detector_cpus: float = Field(1.0, gt=0, description="CPUs reserved per Detector replica")

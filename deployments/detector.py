@@ -75,7 +75,7 @@ class DetectorDeployment:
         info = self.backend.info
         logger.info("Detector ready: %s on %s, engine max batch %d", info.name, info.device, info.max_batch)
 
-    def reconfigure(self, user_config: dict[str, Any]) -> None:
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
         config = DetectorUserConfig(**user_config)
         size = min(config.max_batch_size, self.backend.info.max_batch) if self.backend.info.dynamic_batch else None
         if size is None:
@@ -83,8 +83,8 @@ class DetectorDeployment:
         if size != config.max_batch_size:
             logger.warning("max_batch_size %d capped to the engine's %d", config.max_batch_size, size)
         batcher: Any = self.infer  # @serve.batch attaches these setters to the method
-        if size != self.max_batch_size or not self.warmed:
-            self._warm_up(size)
+        if size != self.max_batch_size or not self.warmed:  # on an inference thread: the loop keeps serving
+            await asyncio.get_running_loop().run_in_executor(self.pool, self._warm_up, size)
         batcher.set_max_batch_size(size)
         batcher.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
 
@@ -140,15 +140,19 @@ class DetectorDeployment:
         }
 
     def ping(self) -> str:
+        """``GET /healthz``: fails while the last batch failed (until a probe succeeds)."""
+        if self.broken is not None:
+            raise RuntimeError(f"Detector backend failed: {self.broken}")
         return "ok"
 
-    def check_health(self) -> None:
+    async def check_health(self) -> None:
         """Fails when the backend is broken: after an error, or when idle, run a 1-image probe."""
         if self.broken is None and time.monotonic() - self.last_ok < PROBE_AFTER_IDLE_S:
             return
         h, w = self.spec.input_hw
         try:
-            self._infer([np.zeros((3, h, w), np.uint8)])
+            probe = [np.zeros((3, h, w), np.uint8)]
+            await asyncio.get_running_loop().run_in_executor(self.pool, self._infer, probe)
         except Exception as exc:
             raise RuntimeError(f"Detector backend is broken: {exc}") from exc
         self.last_ok, self.broken = time.monotonic(), None

@@ -45,10 +45,13 @@ async def images_from_request(request: Request, limit: int) -> tuple[list[bytes]
         form = await MultiPartParser(request.headers, stream()).parse()
     except Exception as exc:
         raise InvalidImageError(f"malformed multipart body: {exc}") from None
-    files = [item for item in form.getlist("image") if not isinstance(item, str)]
-    if not files:
-        raise InvalidImageError("multipart body has no file in the 'image' field")
-    return [await f.read() for f in files], True
+    try:
+        files = [item for item in form.getlist("image") if not isinstance(item, str)]
+        if not files:
+            raise InvalidImageError("multipart body has no file in the 'image' field")
+        return [await f.read() for f in files], True
+    finally:
+        await form.close()
 
 
 def error_response(error: TrtDetectError) -> JSONResponse:

@@ -53,11 +53,22 @@ def _query_value(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
+def overload_error(exc: BaseException) -> BaseException | None:
+    """A BackPressureError / DeploymentUnavailableError behind ``exc``, if any."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None or isinstance(seen, BackPressureError | DeploymentUnavailableError):
+            return seen
+        cause = getattr(seen, "cause", None)
+        seen = cause if isinstance(cause, BaseException) else seen.__cause__
+    return None
+
+
 def http_error(exc: BaseException) -> JSONResponse:
     error = project_error(exc)
     if error is not None:
         return error_response(error)
-    if isinstance(exc, BackPressureError | DeploymentUnavailableError):
+    if overload_error(exc) is not None:
         return plain_error(503, "overloaded", f"the service is at capacity: {exc}", **{"Retry-After": "1"})
     logger.exception("unexpected error while handling a request", exc_info=exc)
     return plain_error(500, "internal", f"{type(exc).__name__}: {exc}")

@@ -77,12 +77,14 @@ def infer_images(
 def warm_up(
     backend: Backend, image_shape: tuple[int, int, int], *, padding: str = "none", max_batch: int | None = None
 ) -> list[int]:
-    """Run every batch size the backend will see once (zeros); returns the sizes run."""
+    """Run every batch size the backend will see (zeros) once on each of its execution
+    slots, which are used round robin; returns the sizes run."""
     info = backend.info
     top = min(max_batch or info.max_batch, info.max_batch) if info.dynamic_batch else info.max_batch
     sizes = batch_sizes(top, padding if info.dynamic_batch else "max")
     if padding == "none" and info.dynamic_batch:
         sizes = sorted({1, top})
     for size in sizes:
-        backend.infer(np.zeros((size, *image_shape), np.uint8))
+        for _ in range(max(1, info.slots)):
+            backend.infer(np.zeros((size, *image_shape), np.uint8))
     return sizes

@@ -17,6 +17,7 @@ from trt_core.params import DetectParams
 from trt_core.postprocess import postprocess
 from trt_core.prepare import prepare_model
 from trt_core.preprocess import Preprocessed, preprocess
+from trt_core.presets import resolve
 from trt_core.spec import ModelSpec
 
 
@@ -72,15 +73,10 @@ class Detector:
         a GPU, ``none`` on the CPU) bounds the batch shapes a GPU runtime sees.
         """
         model_path = resolve_model(path)
-        params = DetectParams()
-        if preset is not None:
-            from trt_core.presets import get_preset
-
-            chosen = get_preset(preset)
-            spec_overrides = {**chosen.spec_overrides, **spec_overrides}
-            params = params.replace(conf=chosen.conf, iou=chosen.iou, agnostic=chosen.agnostic)
-        params = params.replace(conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic)
-        prepared = prepare_model(model_path, ModelSpec.from_onnx(model_path, **spec_overrides), decode_topk=decode_topk)
+        overrides, params = resolve(
+            preset, spec_overrides, conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic
+        )
+        prepared = prepare_model(model_path, ModelSpec.from_onnx(model_path, **overrides), decode_topk=decode_topk)
         runner = create_backend(
             prepared.source, prepared.spec, backend=backend, device=device, max_batch=max_batch, options=backend_options
         )

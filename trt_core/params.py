@@ -10,6 +10,7 @@ from typing import Any
 from trt_core.errors import InvalidRequestError
 
 MAX_DET_LIMIT = 10_000
+MAX_CLASS_ID = 2**31
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,9 @@ class DetectParams:
             raise InvalidRequestError(f"iou must be between 0 and 1, got {self.iou}")
         if not 1 <= self.max_det <= MAX_DET_LIMIT:
             raise InvalidRequestError(f"max_det must be an integer from 1 to {MAX_DET_LIMIT}, got {self.max_det}")
-        if self.classes is not None and any(c < 0 for c in self.classes):
-            raise InvalidRequestError(f"classes must be non-negative class ids, got {list(self.classes)}")
+        if self.classes is not None and any(not 0 <= c < MAX_CLASS_ID for c in self.classes):
+            given = list(self.classes)
+            raise InvalidRequestError(f"classes must be class ids from 0 to {MAX_CLASS_ID - 1}, got {given}")
 
     def replace(self, **changes: Any) -> DetectParams:
         """A copy with the non-``None`` values of ``changes`` applied."""
@@ -49,7 +51,7 @@ class DetectParams:
             changes["iou"] = _number(query, "iou", float)
         if "max_det" in query:
             changes["max_det"] = _number(query, "max_det", int)
-        if "classes" in query:
+        if query.get("classes", "").strip():  # an empty value means no filter
             changes["classes"] = parse_classes(query["classes"])
         if "agnostic" in query:
             changes["agnostic"] = query["agnostic"].strip().lower() in ("1", "true", "yes")

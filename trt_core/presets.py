@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from trt_core.errors import InvalidRequestError
+from trt_core.params import DetectParams
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,18 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise InvalidRequestError(f"unknown preset {name!r}", hint=f"one of: {', '.join(sorted(PRESETS))}") from None
+
+
+def resolve(
+    preset: str | None, spec_overrides: Mapping[str, Any], **thresholds: Any
+) -> tuple[dict[str, Any], DetectParams]:
+    """Merge a preset with the caller's choices (the caller's win): the ModelSpec overrides
+    and the default :class:`DetectParams` (``thresholds``: conf, iou, max_det, classes,
+    agnostic; ``None`` means not given)."""
+    params = DetectParams()
+    overrides = dict(spec_overrides)
+    if preset is not None:
+        chosen = get_preset(preset)
+        overrides = {**chosen.spec_overrides, **overrides}
+        params = params.replace(conf=chosen.conf, iou=chosen.iou, agnostic=chosen.agnostic)
+    return overrides, params.replace(**thresholds)

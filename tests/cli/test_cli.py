@@ -73,6 +73,8 @@ def test_bad_model_and_bad_options(tmp_path: Path, images: list[Path]) -> None:
     assert out.returncode == 1 and "trt-detect: error:" in out.stderr
     out = trt_detect("detect", "--conf", "abc", str(images[0]))
     assert out.returncode == 2
+    out = trt_detect("detect", "--classes", "a,b", str(images[0]))
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "--classes" in out.stderr
 
 
 def test_threshold_out_of_range(tiny_model: Path, images: list[Path]) -> None:

@@ -51,3 +51,18 @@ def test_cli_json_lines_on_the_samples(sample_images: list[Path]) -> None:
         confident = [d for d in line["detections"] if d["score"] >= 0.25]
         assert len(confident) >= len(classes)
         assert {d["label"] for d in confident} <= {"circle", "square", "triangle"}
+
+
+def test_confident_detections_are_real_shapes(demo_model: Path, sample_images: list[Path]) -> None:
+    """Detections scoring >= 0.5 overlap a true shape; the samples hold one known exception
+    (a 0.51 triangle where a circle touches a triangle in shapes_4.jpg)."""
+    detector = Detector.from_onnx(demo_model, backend="onnxruntime", device="cpu", conf=0.5)
+    truth = ground_truth()
+    false_positives = []
+    for path, found in zip(sample_images, detector.detect_batch(sample_images)):
+        boxes, _ = truth[path.name]
+        if len(found):
+            stray = box_iou(found.xyxy, boxes).max(axis=1) < 0.5
+            false_positives += [(path.name, d) for d in found[stray].to_list()]
+    assert len(false_positives) <= 1, false_positives
+    assert all(d["score"] < 0.55 for _, d in false_positives), false_positives

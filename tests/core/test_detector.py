@@ -136,3 +136,12 @@ def test_padded_batches_give_the_same_detections(tiny_model: Path, detector: Det
     assert warm_up(padded.backend, (3, 64, 64), padding=padding) == ([1, 2, 4, 8] if padding == "pow2" else [8])
     for a, b in zip(padded.detect_batch(images(5)), detector.detect_batch(images(5))):
         assert_same(a, b)
+
+
+def test_query_classes_edge_cases() -> None:
+    from trt_core.params import DetectParams
+
+    assert DetectParams().with_query({"classes": ""}).classes is None  # empty: no filter
+    assert DetectParams().with_query({"classes": "0, 2"}).classes == (0, 2)
+    with pytest.raises(InvalidRequestError, match="class ids from 0"):
+        DetectParams().with_query({"classes": "99999999999999999999"})

@@ -64,3 +64,20 @@ def test_to_original_clips_to_the_image() -> None:
     g = letterbox(np.zeros((100, 200, 3), np.uint8), (64, 64)).geometry
     np.testing.assert_allclose(g.to_original(np.array([[-50, -50, 500, 500]], np.float32)), [[0, 0, 200, 100]])
     assert g.to_original(np.zeros((0, 4), np.float32)).shape == (0, 4)
+
+
+@pytest.mark.parametrize(("height", "width"), [(1000, 250), (250, 1000), (333, 517), (517, 333), (64, 64)])
+@pytest.mark.parametrize("mode", ["letterbox", "stretch"])
+def test_mapped_box_lands_on_the_drawn_pixels(height: int, width: int, mode: str) -> None:
+    """Where a white block actually lands in the tensor is where the geometry says it does."""
+    rgb = np.zeros((height, width, 3), np.uint8)
+    x1, y1, x2, y2 = int(width * 0.2), int(height * 0.3), int(width * 0.7), int(height * 0.9)
+    rgb[y1:y2, x1:x2] = 255
+    out = letterbox(rgb, (320, 416)) if mode == "letterbox" else stretch(rgb, (320, 416))
+    ys, xs = np.nonzero(out.tensor[0] > 127)
+    drawn = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+    mapped = out.geometry.to_input(np.array([[x1, y1, x2, y2]], np.float32))[0]
+    np.testing.assert_allclose(drawn, mapped, atol=1.5)
+    back = out.geometry.to_original(drawn[None])[0]
+    scale = np.array([1 / out.geometry.scale_x, 1 / out.geometry.scale_y] * 2)
+    assert np.all(np.abs(back - [x1, y1, x2, y2]) <= 1.5 * scale)

@@ -102,3 +102,15 @@ def test_dynamic_output_axes_are_probed(model: onnx.ModelProto, tmp_path: Path) 
     with CpuBoundBackend(save(dynamic, tmp_path / "d.onnx"), spec, max_batch=4, context=HostMemory(eager=True)) as b:
         x = images(2, 64, 3)
         check(b.infer(x), reference(dynamic, spec, x))
+
+
+def test_warm_up_builds_every_size_on_every_slot(model: onnx.ModelProto, tmp_path: Path) -> None:
+    from trt_core.batching import warm_up
+
+    spec = ModelSpec.from_onnx(save(model, tmp_path / "m.onnx"))
+    backend = CpuBoundBackend(tmp_path / "m.onnx", spec, max_batch=8, num_streams=2, context=HostMemory())
+    assert backend.info.slots == 2 and backend.info.preferred_padding == "pow2"
+    assert warm_up(backend, (3, 64, 64), padding="pow2") == [1, 2, 4, 8]
+    for slot in backend._pool.slots:
+        assert sorted(slot.state["sessions"]) == [1, 2, 4, 8]
+    backend.close()

@@ -75,10 +75,5 @@ def served(ray_cluster: None, tiny_model: Path) -> dict[str, Any]:
     port = free_port()
     config = load_config(port, model=str(tiny_model), conf=0.05, max_batch_size=8, batch_wait_timeout_s=0.02,
                          max_body_bytes=2_000_000, max_pixels=4_000_000)
-    for deployment in config["applications"][0]["deployments"]:
-        if deployment["name"] == "Postprocess":
-            deployment["user_config"]["conf"] = 0.05
-        if deployment["name"] == "Detector":
-            deployment["user_config"] = {"max_batch_size": 8, "batch_wait_timeout_s": 0.02}
-    deploy(config)
+    deploy(config)  # thresholds and batching come from args alone: no user_config
     return {"url": f"http://127.0.0.1:{port}", "config": config, "model": tiny_model}

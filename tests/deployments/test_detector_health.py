@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +22,30 @@ def replica_without_ray(model: Path) -> Any:
     replica.backend = OnnxRuntimeBackend(model, replica.spec, max_batch=4)
     replica.padding, replica.max_batch_size = "none", 4
     replica.broken, replica.last_ok = None, time.monotonic() - PROBE_AFTER_IDLE_S - 1
+    replica.pool = ThreadPoolExecutor(1)
     return replica
+
+
+def check(replica: Any) -> None:
+    asyncio.run(replica.check_health())
 
 
 def test_health_probe_runs_the_backend_and_fails_when_it_breaks(tiny_model: Path) -> None:
     replica = replica_without_ray(tiny_model)
-    replica.check_health()  # idle long enough: a real 1-image probe runs, and passes
+    check(replica)  # idle long enough: a real 1-image probe runs, and passes
     assert replica.broken is None and time.monotonic() - replica.last_ok < 5
     replica.backend.close()
-    replica.check_health()  # recently healthy: no probe, still passes
+    check(replica)  # recently healthy: no probe, still passes
     replica.last_ok -= PROBE_AFTER_IDLE_S + 1
     with pytest.raises(RuntimeError, match="backend is broken"):
-        replica.check_health()
+        check(replica)
 
 
 def test_a_failed_batch_marks_the_replica_for_a_probe(tiny_model: Path) -> None:
     replica = replica_without_ray(tiny_model)
     replica.last_ok = time.monotonic()
     replica.broken = "inference failed"
-    replica.check_health()  # the probe succeeds, so the replica recovers
-    assert replica.broken is None
+    with pytest.raises(RuntimeError, match="inference failed"):
+        replica.ping()  # GET /healthz answers 503 meanwhile
+    check(replica)  # the probe succeeds, so the replica recovers
+    assert replica.broken is None and replica.ping() == "ok"

@@ -71,7 +71,7 @@ def test_reconfigure_changes_thresholds_and_batching_live(served: dict[str, Any]
     config = copy.deepcopy(served["config"])
     for deployment in config["applications"][0]["deployments"]:
         if deployment["name"] == "Postprocess":
-            deployment["user_config"] = {**deployment["user_config"], "conf": 0.3, "max_det": 2}
+            deployment["user_config"] = {"conf": 0.3, "iou": 0.45, "max_det": 2}
         if deployment["name"] == "Detector":
             deployment["user_config"] = {"max_batch_size": 4, "batch_wait_timeout_s": 0.001}
     try:

@@ -96,6 +96,7 @@ def test_healthz_model_and_openapi(served: dict[str, Any]) -> None:
     assert model["name"] == "tiny-test" and model["classes"] == ["c0", "c1", "c2"]
     assert model["backend"] == "onnxruntime" and model["device"] == "cpu" and model["precision"] == "fp32"
     assert model["input"]["height"] == 64 and model["batch"]["max_batch_size"] == 8
+    assert model["defaults"]["conf"] == 0.05  # from the builder's args alone: no user_config set
     spec = requests.get(served["url"] + "/openapi.json", timeout=30).json()
     assert {"/detect", "/annotate", "/healthz", "/model"} <= set(spec["paths"])
 
@@ -148,7 +149,7 @@ def test_bad_bodies_get_clear_4xx_and_service_keeps_serving(served: dict[str, An
 
 @pytest.mark.parametrize(
     "query", [{"conf": "abc"}, {"conf": "1.5"}, {"iou": "-0.1"}, {"max_det": "0"}, {"max_det": "2.5"},
-              {"classes": "a,b"}, {"bogus": "1"}]
+              {"classes": "a,b"}, {"classes": "99999999999999999999"}, {"classes": "-1"}, {"bogus": "1"}]
 )
 def test_bad_query_values_get_422(served: dict[str, Any], query: dict[str, str]) -> None:
     response = requests.post(served["url"] + "/detect", params=query, data=png(make_images()[2]), timeout=60)

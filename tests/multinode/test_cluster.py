@@ -78,11 +78,8 @@ def cluster_config(port: int, model: Path) -> dict[str, Any]:
         deployment["num_replicas"] = TARGETS[name]
         if name == "Detector":
             deployment["ray_actor_options"] = {"num_cpus": 0.1, "num_gpus": 1}
-            deployment["user_config"] = {"max_batch_size": 4, "batch_wait_timeout_s": 0.01}
         else:
             deployment["ray_actor_options"] = {"num_cpus": 0.1, "resources": {"cpu_worker": 1}}
-        if name == "Postprocess":
-            deployment["user_config"]["conf"] = CONF
     return config
 
 

@@ -28,6 +28,7 @@ class BackendInfo:
     # profiles and CUDA graphs; OrtCudaBackend's one session per size), "max" where any
     # shape change is expensive (plain ONNX Runtime CUDA: ~300 ms per change on an H100).
     preferred_padding: str = "none"
+    slots: int = 1  # execution slots (streams / contexts) used round robin; warm-up covers each
 
 
 @runtime_checkable

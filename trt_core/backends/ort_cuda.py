@@ -85,6 +85,7 @@ class OrtCudaBackend:
             max_batch=self._pool.max_batch,
             dynamic_batch=static is None,
             preferred_padding="pow2",
+            slots=len(self._pool.slots),
             details={"providers": providers, "onnxruntime": ort.__version__, "streams": num_streams,
                      "gpu": self._ctx.name, "io_binding": True},
         )

@@ -47,6 +47,7 @@ class TensorRTBackend:
             max_batch=runner.max_batch,
             dynamic_batch=runner.input.dynamic_batch,
             preferred_padding="pow2",
+            slots=runner.num_contexts,
             details={"contexts": runner.num_contexts, "cuda_graphs": runner.cuda_graphs, **details},
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from trt_core.backends import BACKENDS, DEVICES
+from trt_core.errors import TrtDetectError
 from trt_core.params import parse_classes
 
 
@@ -22,8 +23,15 @@ def add_threshold_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--conf", type=float, help="score threshold, 0..1")
     group.add_argument("--iou", type=float, help="NMS IoU threshold, 0..1")
     group.add_argument("--max-det", type=int, help="most detections per image")
-    group.add_argument("--classes", type=parse_classes, help="comma-separated class ids to keep")
+    group.add_argument("--classes", type=_classes, help="comma-separated class ids to keep")
     group.add_argument("--agnostic", action="store_true", default=None, help="class-agnostic NMS")
+
+
+def _classes(text: str) -> tuple[int, ...]:
+    try:
+        return parse_classes(text)
+    except TrtDetectError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def threshold_query(args: argparse.Namespace) -> dict[str, str]:

@@ -192,6 +192,11 @@ class SlotPool:
             with self.memory.active():
                 self._enqueue(slot, run_n)
         except Exception as exc:
+            try:  # copies already queued may still read the pinned buffer: let them finish
+                with self.memory.active():
+                    slot.stream.synchronize()
+            except Exception:
+                pass
             slot.lock.release()
             if isinstance(exc, TrtDetectError):
                 raise

@@ -258,16 +258,16 @@ class TrtRunner:
         from trt_core.cuda.graphs import GraphCaptureError, capture
 
         state = slot.state
+        context, inp = state["context"], self.input
+        fresh = state["shape"] != n
+        if fresh:  # a captured graph bakes in its shapes: the context must match it too
+            if not context.set_input_shape(inp.name, inp.shape_for(n)):
+                raise BackendError(f"TensorRT rejected input shape {inp.shape_for(n)}")
+            state["shape"] = n
         graph = state["graphs"].get(n)
         if graph is not None:
             graph.launch(slot.stream.handle)
             return
-        context, inp = state["context"], self.input
-        fresh = state["shape"] != n
-        if fresh:
-            if not context.set_input_shape(inp.name, inp.shape_for(n)):
-                raise BackendError(f"TensorRT rejected input shape {inp.shape_for(n)}")
-            state["shape"] = n
 
         def work() -> None:
             slot.h2d(inp.name, n)

@@ -1,0 +1,45 @@
+"""Past ``max_queued_requests`` the service sheds load with 503 + Retry-After, and recovers."""
+
+from __future__ import annotations
+
+import copy
+import io
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from tests.deployments.conftest import deploy
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_overload_gives_503_with_retry_after(served: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (900, 900, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    body = buffer.getvalue()
+    config = copy.deepcopy(served["config"])
+    app = config["applications"][0]
+    app["args"]["max_queued_requests"] = 1
+    for deployment in app["deployments"]:
+        if deployment["name"] == "Preprocess":
+            deployment["max_ongoing_requests"] = 1
+    try:
+        deploy(config)
+
+        def send(_: int) -> requests.Response:
+            return requests.post(served["url"] + "/detect", data=body, timeout=120)
+
+        with ThreadPoolExecutor(24) as pool:
+            responses = list(pool.map(send, range(48)))
+        statuses = [r.status_code for r in responses]
+        assert set(statuses) <= {200, 503}, statuses
+        shed = [r for r in responses if r.status_code == 503]
+        assert shed and statuses.count(200) >= 1, statuses
+        assert all(r.headers.get("Retry-After") and r.json()["error"]["code"] == "overloaded" for r in shed)
+    finally:
+        deploy(served["config"])
+    assert requests.post(served["url"] + "/detect", data=body, timeout=120).status_code == 200
