@@ -13,8 +13,6 @@ from typing import Any, Union
 
 from trt_core.errors import ModelLoadError, ModelSpecError
 
-UINT8_SUFFIX = "__uint8"
-
 
 def with_uint8_input(model: Any, *, scale: float = 1.0 / 255.0) -> Any:
     """Return a copy of ``model`` whose single image input is uint8 (same name and shape).

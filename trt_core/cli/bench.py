@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from trt_core.bench import run_load
-from trt_core.cli.common import add_model_options, add_threshold_options, threshold_query
+from trt_core.cli.common import add_model_options, add_threshold_options, detector_from_args, threshold_query
 from trt_core.errors import InvalidImageError, InvalidRequestError
 
 
@@ -49,15 +49,10 @@ def _remote_sender(args: argparse.Namespace, payloads: list[bytes]) -> Any:
 
 
 def _local_sender(args: argparse.Namespace, payloads: list[bytes]) -> Any:
-    from trt_core.detector import Detector
-
-    detector = Detector.from_onnx(
-        args.model, backend=args.backend, device=args.device, max_batch=args.max_batch, preset=args.preset
-    )
-    params = {"conf": args.conf, "iou": args.iou, "max_det": args.max_det, "classes": args.classes}
+    detector = detector_from_args(args)
 
     def send(i: int) -> int:
-        detector.detect(payloads[i % len(payloads)], **params)
+        detector.detect(payloads[i % len(payloads)])
         return 0
 
     return send

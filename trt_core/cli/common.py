@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from trt_core.backends import BACKENDS, DEVICES
 from trt_core.errors import TrtDetectError
 from trt_core.params import parse_classes
+
+if TYPE_CHECKING:
+    from trt_core.detector import Detector
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +29,24 @@ def add_threshold_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-det", type=int, help="most detections per image")
     group.add_argument("--classes", type=_classes, help="comma-separated class ids to keep")
     group.add_argument("--agnostic", action="store_true", default=None, help="class-agnostic NMS")
+
+
+def detector_from_args(args: argparse.Namespace) -> Detector:
+    """The in-process detector the model and threshold options describe."""
+    from trt_core.detector import Detector
+
+    return Detector.from_onnx(
+        args.model,
+        backend=args.backend,
+        device=args.device,
+        max_batch=args.max_batch,
+        preset=args.preset,
+        conf=args.conf,
+        iou=args.iou,
+        max_det=args.max_det,
+        classes=args.classes,
+        agnostic=args.agnostic,
+    )
 
 
 def _classes(text: str) -> tuple[int, ...]:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trt_core.cli.common import add_model_options, add_threshold_options, threshold_query
+from trt_core.cli.common import add_model_options, add_threshold_options, detector_from_args, threshold_query
 from trt_core.errors import TrtDetectError
 
 
@@ -57,20 +57,7 @@ def _print(path: Path, result: dict[str, Any], *, as_json: bool) -> None:
 
 class _LocalSource:
     def __init__(self, args: argparse.Namespace) -> None:
-        from trt_core.detector import Detector
-
-        self.detector = Detector.from_onnx(
-            args.model,
-            backend=args.backend,
-            device=args.device,
-            max_batch=args.max_batch,
-            preset=args.preset,
-            conf=args.conf,
-            iou=args.iou,
-            max_det=args.max_det,
-            classes=args.classes,
-            agnostic=args.agnostic,
-        )
+        self.detector = detector_from_args(args)
         self.annotate = args.out is not None
 
     def detect(self, path: Path) -> tuple[dict[str, Any], bytes | None]:
