@@ -77,9 +77,8 @@ class DetectorDeployment:
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         config = DetectorUserConfig(**user_config)
-        size = min(config.max_batch_size, self.backend.info.max_batch) if self.backend.info.dynamic_batch else None
-        if size is None:
-            size = self.backend.info.max_batch
+        info = self.backend.info
+        size = min(config.max_batch_size, info.max_batch) if info.dynamic_batch else info.max_batch
         if size != config.max_batch_size:
             logger.warning("max_batch_size %d capped to the engine's %d", config.max_batch_size, size)
         batcher: Any = self.infer  # @serve.batch attaches these setters to the method
