@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.cuda.fakes import HostMemory
+from tests.threads import run_on_threads
 from trt_core.cuda.sizing import IOTensor
 from trt_core.cuda.slots import Slot, SlotPool, validate_batch
 from trt_core.errors import BackendError
@@ -105,23 +106,14 @@ def test_results_are_copies_the_caller_owns() -> None:
 def test_many_threads() -> None:
     model = Model()
     pool = SlotPool(HostMemory(), tensors(), max_batch=8, count=3, enqueue=model.enqueue)
-    errors: list[BaseException] = []
 
     def worker(seed: int) -> None:
         rng = np.random.default_rng(seed)
-        try:
-            for i in range(25):
-                x = batch(int(rng.integers(1, 9)), seed * 1000 + i)
-                check(pool.infer(x), x)
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(25):
+            x = batch(int(rng.integers(1, 9)), seed * 1000 + i)
+            check(pool.infer(x), x)
 
-    threads = [threading.Thread(target=worker, args=(s,)) for s in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors, errors[0]
+    run_on_threads(worker, 6, timeout_s=30)
     assert len(model.calls) == 150 and {c[0] for c in model.calls} == {0, 1, 2}
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
+from tests.threads import run_on_threads
 from trt_core.cuda import describe, gpu_count
 from trt_core.cuda.driver import CudaContext
 from trt_core.cuda.sizing import IOTensor
@@ -80,24 +80,17 @@ def test_copies_reject_bad_host_memory(ctx: CudaContext) -> None:
 
 def test_use_from_another_thread(ctx: CudaContext) -> None:
     host, dev, stream = ctx.pinned(1024), ctx.device_buffer(1024), ctx.stream()
-    errors: list[BaseException] = []
 
-    def work() -> None:
-        try:
-            with ctx.active():
-                host.array[:] = 7
-                dev.copy_from_host_async(host.array, stream)
-                host.array[:] = 0
-                dev.copy_to_host_async(host.array, stream)
-                stream.synchronize()
-            assert host.array.min() == 7
-        except BaseException as exc:
-            errors.append(exc)
+    def work(_: int) -> None:
+        with ctx.active():
+            host.array[:] = 7
+            dev.copy_from_host_async(host.array, stream)
+            host.array[:] = 0
+            dev.copy_to_host_async(host.array, stream)
+            stream.synchronize()
+        assert host.array.min() == 7
 
-    t = threading.Thread(target=work)
-    t.start()
-    t.join(30)
-    assert not errors, errors
+    run_on_threads(work, 1, timeout_s=30)
 
 
 def test_close_frees_everything_and_is_idempotent() -> None:
@@ -140,23 +133,13 @@ def test_slot_pool_on_the_gpu(ctx: CudaContext) -> None:
 
 def test_slot_pool_from_many_threads(ctx: CudaContext) -> None:
     pool = identity_pool(ctx, count=3, max_batch=16)
-    errors: list[BaseException] = []
-
     def worker(seed: int) -> None:
         rng = np.random.default_rng(seed)
-        try:
-            for _ in range(50):
-                x = rng.integers(0, 256, (int(rng.integers(1, 17)), 3, 8, 8), dtype=np.uint8)
-                np.testing.assert_array_equal(pool.infer(x)[0], x)
-        except BaseException as exc:
-            errors.append(exc)
+        for _ in range(50):
+            x = rng.integers(0, 256, (int(rng.integers(1, 17)), 3, 8, 8), dtype=np.uint8)
+            np.testing.assert_array_equal(pool.infer(x)[0], x)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors[0]
+    run_on_threads(worker, 6, timeout_s=60)
     pool.free()
 
 

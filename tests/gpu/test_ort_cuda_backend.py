@@ -3,7 +3,6 @@ Runtime on the CPU, on the bundled model (or a synthetic one of the same shape).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.threads import run_on_threads
 from trt_core.errors import BackendError
 from trt_core.spec import ModelSpec
 
@@ -97,22 +97,12 @@ def test_pipelined_submissions(backend: Any, reference: CpuReference, spec: Mode
 def test_threads(backend: Any, reference: CpuReference, spec: ModelSpec) -> None:
     xs = [images(n, spec, seed=300 + n) for n in (1, 4, 9, 16)]
     want = [reference(x) for x in xs]
-    errors: list[BaseException] = []
-
     def worker(k: int) -> None:
-        try:
-            for i in range(6):
-                j = (k + i) % len(xs)
-                assert_close(backend.infer(xs[j]), want[j])
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(6):
+            j = (k + i) % len(xs)
+            assert_close(backend.infer(xs[j]), want[j])
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors, errors[0]
+    run_on_threads(worker, 4, timeout_s=120)
 
 
 def test_outputs_are_owned_by_the_caller(backend: Any, spec: ModelSpec) -> None:
