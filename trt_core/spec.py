@@ -59,7 +59,9 @@ class ModelSpec:
     scale_x_y: tuple[float, ...] = ()
     letterbox: bool = True
     pad_value: int = 114
-    resize: Literal["bilinear", "bicubic"] = "bilinear"
+    # bilinear/bicubic: Pillow's filters (antialiased when shrinking); linear: OpenCV's
+    # INTER_LINEAR (no antialiasing), what Ultralytics' own preprocessing does
+    resize: Literal["bilinear", "bicubic", "linear"] = "bilinear"
     input_scale: float = 1.0 / 255.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
