@@ -8,7 +8,6 @@ from tests.models import tiny_yolov3
 from trt_core.models import demo_model_path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 SAMPLES = REPO / "models" / "shapes-yolov3-tiny" / "samples"
 
 

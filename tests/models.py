@@ -42,13 +42,17 @@ def tiny_yolov3(
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
-    values = props if props is not None else metadata.to_props(
-        format="yolov3",
-        name="tiny-test",
-        names=[f"c{i}" for i in range(classes)],
-        anchors=[[10, 14], [23, 27], [37, 58], [81, 82], [135, 169], [344, 319]],
-        masks=[[3, 4, 5], [0, 1, 2]],
-        letterbox=True,
+    values = (
+        props
+        if props is not None
+        else metadata.to_props(
+            format="yolov3",
+            name="tiny-test",
+            names=[f"c{i}" for i in range(classes)],
+            anchors=[[10, 14], [23, 27], [37, 58], [81, 82], [135, 169], [344, 319]],
+            masks=[[3, 4, 5], [0, 1, 2]],
+            letterbox=True,
+        )
     )
     helper.set_model_props(model, values)
     onnx.checker.check_model(model)

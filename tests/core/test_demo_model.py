@@ -41,7 +41,10 @@ def test_every_true_shape_is_found_with_its_class(demo_model: Path, sample_image
 def test_cli_json_lines_on_the_samples(sample_images: list[Path]) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "trt_core.cli.main", "detect", "--json", *map(str, sample_images)],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]

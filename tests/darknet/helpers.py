@@ -6,11 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from .reference import Reference
-
-SHARED = Path(__file__).resolve().parents[2] / "../shared/darknet"
 
 # Every supported layer type and option in one small network (input 64x64, 2 classes).
 FEATURES_CFG = """
@@ -208,13 +205,6 @@ anchors=4,5, 9,11
 classes=1
 num=2
 """
-
-
-def shared_cfg(name: str) -> str:
-    path = SHARED / name
-    if not path.is_file():
-        pytest.skip(f"{path} not available")
-    return path.read_text()
 
 
 def write(tmp_path: Path, text: str, ref: Reference, stem: str = "model", **header: int) -> tuple[Path, Path]:

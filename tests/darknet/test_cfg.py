@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
+from tests.fixtures import COCO_NAMES, darknet_cfg
 from trt_core.darknet import infer_shapes, parse_cfg
 from trt_core.darknet.cfg import default_names, load_cfg, load_names
 from trt_core.darknet.layers import Convolutional, Maxpool, Route, Shortcut, Upsample, Yolo
 from trt_core.errors import DarknetError
 
-from .helpers import FEATURES_CFG, SHARED, shared_cfg
+from .helpers import FEATURES_CFG
 
+DARKNET_COCO_NAMES_SHA256 = "634a1132eb33f8091d60f2c346ababe8b905ae08387037aed883953b7329af84"
 HEAD = "[net]\nwidth=32\nheight=32\nchannels=3\n"
 CONV = "[convolutional]\nbatch_normalize=1\nfilters=18\nsize=1\nstride=1\npad=1\nactivation=leaky\n"
 YOLO = "[yolo]\nmask=0,1,2\nanchors=1,2, 3,4, 5,6\nclasses=1\nnum=3\n"
@@ -56,8 +60,8 @@ def test_shapes_follow_darknet_arithmetic() -> None:
     [("yolov3.cfg", 107, (6, 3, 0), 75), ("yolov3-tiny.cfg", 24, (3, 0), 13), ("yolov4-tiny.cfg", 38, (3, 1), 21),
      ("yolov4.cfg", 162, (0, 3, 6), 110)],
 )  # fmt: skip
-def test_shared_cfgs_parse(name: str, layers: int, heads: tuple[int, ...], convs: int) -> None:
-    cfg = parse_cfg(shared_cfg(name), source=name)
+def test_darknet_cfgs_parse(name: str, layers: int, heads: tuple[int, ...], convs: int) -> None:
+    cfg = parse_cfg(darknet_cfg(name), source=name)
     assert len(cfg.layers) == layers
     assert tuple(y.mask[0] for y in cfg.yolo_layers) == heads
     assert sum(isinstance(layer, Convolutional) for layer in cfg.layers) == convs
@@ -66,11 +70,11 @@ def test_shared_cfgs_parse(name: str, layers: int, heads: tuple[int, ...], convs
 
 
 def test_yolov3_tiny_stride1_maxpool_and_yolov4_tiny_groups() -> None:
-    tiny = parse_cfg(shared_cfg("yolov3-tiny.cfg"))
+    tiny = parse_cfg(darknet_cfg("yolov3-tiny.cfg"))
     pool = tiny.layers[11]
     assert isinstance(pool, Maxpool) and (pool.size, pool.stride, pool.padding) == (2, 1, 1)
     assert str(infer_shapes(tiny, (416, 416))[11]) == "512x13x13"
-    v4 = parse_cfg(shared_cfg("yolov4-tiny.cfg"))
+    v4 = parse_cfg(darknet_cfg("yolov4-tiny.cfg"))
     split = v4.layers[3]
     assert isinstance(split, Route) and (split.groups, split.group_id, split.layers) == (2, 1, (2,))
     assert infer_shapes(v4)[3].c == 32
@@ -135,7 +139,7 @@ def test_first_occurrence_of_an_option_wins_and_whitespace_is_ignored() -> None:
 
 
 def test_input_size_that_does_not_fit_the_network() -> None:
-    cfg = parse_cfg(shared_cfg("yolov3.cfg"), source="yolov3.cfg")
+    cfg = parse_cfg(darknet_cfg("yolov3.cfg"), source="yolov3.cfg")
     with pytest.raises(DarknetError, match="different spatial sizes") as info:
         infer_shapes(cfg, (100, 100))
     assert "multiple of" in str(info.value)
@@ -154,5 +158,7 @@ def test_files(tmp_path: pytest.TempPathFactory) -> None:
         load_cfg(tmp_path / "missing.cfg")  # type: ignore[operator]
     assert default_names(3) == ("0", "1", "2")
     assert default_names(80)[:2] == ("person", "bicycle")
-    if (SHARED / "coco.names").is_file():
-        assert load_names(SHARED / "coco.names") == default_names(80)
+    # the package's coco.names is Darknet's data/coco.names, byte for byte (tests/fixtures/README.md)
+    assert hashlib.sha256(COCO_NAMES.read_bytes()).hexdigest() == DARKNET_COCO_NAMES_SHA256
+    assert load_names(COCO_NAMES) == default_names(80)
+    assert len(default_names(80)) == 80 and default_names(80)[-1] == "toothbrush"

@@ -8,13 +8,14 @@ import numpy as np
 import onnx
 import pytest
 
+from tests.fixtures import darknet_cfg
 from trt_core.cli import darknet as cli
 from trt_core.darknet import convert, parse_cfg
 from trt_core.darknet.weights import expected_floats
 from trt_core.errors import DarknetError, InvalidRequestError
 from trt_core.spec import COCO_ANCHORS, COCO_MASKS, ModelSpec
 
-from .helpers import FEATURES_CFG, ODD_CFG, assert_heads_match, run_onnx, shared_cfg, write
+from .helpers import FEATURES_CFG, ODD_CFG, assert_heads_match, run_onnx, write
 from .reference import Reference, shrink
 
 
@@ -23,7 +24,7 @@ def _source(name: str) -> str:
         return FEATURES_CFG
     if name == "odd":
         return ODD_CFG
-    return shrink(shared_cfg(name), divisor=8, size=128)
+    return shrink(darknet_cfg(name), divisor=8, size=128)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +77,7 @@ def test_darknet_maxpool_padding_is_asymmetric(tmp_path: Path) -> None:
 
 
 def test_int32_seen_header_and_input_size_override(tmp_path: Path) -> None:
-    text = shrink(shared_cfg("yolov3-tiny.cfg"), divisor=8, classes=3, size=96)
+    text = shrink(darknet_cfg("yolov3-tiny.cfg"), divisor=8, classes=3, size=96)
     ref = Reference(text, seed=5)
     cfg_path, weights_path = write(tmp_path, text, ref, major=0, minor=1)
     result = convert(cfg_path, weights_path, tmp_path / "tiny.onnx", input_size=(160, 128))
@@ -108,7 +109,7 @@ def test_names_file_and_preset(tmp_path: Path) -> None:
 
 def test_full_size_yolov3_structure(tmp_path: Path) -> None:
     """The real yolov3.cfg at 608x608 gives NVIDIA's sample's interface (zero weights, not run)."""
-    text = shared_cfg("yolov3.cfg")
+    text = darknet_cfg("yolov3.cfg")
     (tmp_path / "yolov3.cfg").write_text(text)
     count = expected_floats(parse_cfg(text))
     assert count == 62_001_757

@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from k8s import render
-from tests.conftest import REPO, SHARED
+from tests.conftest import REPO
+from tests.fixtures import KUBERAY
 
 K8S = REPO / "k8s"
-CRDS = SHARED / "kuberay"
 QUANTITY = re.compile(  # the pattern KubeRay's CRD puts on every resource quantity
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
@@ -159,10 +159,7 @@ def test_check_mode_reports_a_stale_manifest(tmp_path: Path, capsys: pytest.Capt
 
 # -- KubeRay's CRD (v1.7.0) --------------------------------------------------------------------
 def crd_schema(name: str) -> dict[str, Any]:
-    path = CRDS / name
-    if not path.is_file():
-        pytest.skip(f"KubeRay CRDs not available ({path})")
-    crd = yaml.safe_load(path.read_text())
+    crd = yaml.safe_load((KUBERAY / name).read_text())
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
     schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
     return schema

@@ -6,10 +6,12 @@ import ast
 import importlib
 import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fixtures import trt_api as bindings
 from trt_core.trt import api_surface
 
 DUMP_MEMBERS = """
@@ -37,12 +39,17 @@ print(json.dumps({"version": trt.__version__, "major": major_version(trt), "miss
 # attribute names of our own objects (or the stdlib's) that happen to coincide with a
 # TensorRT member name; any other such name must be listed in api_surface
 OURS = {
-    "append", "pop", "update", "count",  # list / dict / deque methods
+    "append",
+    "pop",
+    "update",
+    "count",  # list / dict / deque methods
     "engine",  # LoadedEngine.engine
-    "opt", "precision",  # BuildOptions
+    "opt",
+    "precision",  # BuildOptions
     "release",  # CudaContext.release
     "value",  # CacheResult.value
-    "DEBUG", "CRITICAL",  # logging levels
+    "DEBUG",
+    "CRITICAL",  # logging levels
 }
 
 
@@ -89,3 +96,19 @@ def test_version_specific_names_are_guarded() -> None:
     source = inspect.getsource(builder)
     assert source.count("trt.BuilderFlag.FP16") == 1
     assert 'if strategy == "builder-flag":\n        config.set_flag(trt.BuilderFlag.FP16)' in source
+
+
+def test_bindings_setup_without_the_index_fails_clearly_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a machine without network sees: a SetupError naming the download (the fixture
+    turns it into a failure under CI=true, a skip elsewhere), and no half-made folder."""
+    empty = tmp_path / "no-wheels"
+    empty.mkdir()
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
+    dest = tmp_path / "trt-api"
+    with pytest.raises(bindings.SetupError, match="downloading tensorrt-cu12-bindings==10"):
+        bindings.setup(dest)
+    assert not bindings.is_ready(dest)
+    assert [p.name for p in dest.iterdir()] == []
