@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trt_core.cli.common import UsageError, add_quiet_option, add_spec_options, positive_int, spec_overrides
 from trt_core.cuda.sizing import IOTensor
 
 
@@ -20,32 +21,41 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("model", metavar="MODEL.onnx", help="the ONNX detector")
     parser.add_argument("--fp16", action="store_true", help="build in fp16 (default fp32)")
-    parser.add_argument("--max-batch", type=int, default=32, help="largest batch (profile max; default 32)")
-    parser.add_argument("--opt-batch", type=int, help="batch size to optimise for (default: --max-batch)")
+    parser.add_argument("--max-batch", type=positive_int, default=32, help="largest batch (profile max; default 32)")
+    parser.add_argument("--opt-batch", type=positive_int, help="batch size to optimise for (default: --max-batch)")
     parser.add_argument("--workspace", type=int, metavar="MiB", help="builder workspace limit in MiB")
     parser.add_argument("--opt-level", type=int, choices=range(6), metavar="0-5", help="builder optimisation level")
-    parser.add_argument("--input-size", metavar="HxW", help="fix a dynamic image size, e.g. 416x416")
-    parser.add_argument("--cache", metavar="DIR", help="engine cache folder (default $TRT_DETECT_CACHE or "
-                        "~/.cache/trt-detect/engines)")
+    parser.add_argument(
+        "--cache", metavar="DIR", help="engine cache folder (default $TRT_DETECT_CACHE or ~/.cache/trt-detect/engines)"
+    )
     parser.add_argument("-o", "--output", metavar="FILE", help="write the engine to FILE instead of the cache")
-    parser.add_argument("--version-compatible", action="store_true",
-                        help="an engine later TensorRT versions can load (embeds the lean runtime)")
+    parser.add_argument(
+        "--version-compatible",
+        action="store_true",
+        help="an engine later TensorRT versions can load (embeds the lean runtime)",
+    )
     parser.add_argument("--timing-cache", metavar="FILE", help="reuse and update a timing cache (faster rebuilds)")
     parser.add_argument("--force", action="store_true", help="rebuild even if the cache has the engine")
     parser.add_argument("--verbose", action="store_true", help="show TensorRT's verbose log")
+    parser.add_argument("--preset", help="a named recipe whose model overrides apply, e.g. nvidia-yolov3")
+    add_quiet_option(parser)
+    add_spec_options(parser)  # --input-size fixes a dynamic image size, e.g. 416x416
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from trt_core.presets import resolve
     from trt_core.spec import ModelSpec
     from trt_core.trt.api_surface import load_tensorrt
     from trt_core.trt.options import BuildOptions, for_model
 
+    if not Path(args.model).is_file():
+        raise UsageError(f"no such model file: {args.model}", hint="pass an .onnx detector")
     trt = load_tensorrt()  # raises BackendUnavailableError (one line, with an install hint)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
-    overrides = {"input_size": args.input_size} if args.input_size else {}
+    overrides, _ = resolve(args.preset, spec_overrides(args))
     spec = ModelSpec.from_onnx(args.model, **overrides)
     options = BuildOptions(
         precision="fp16" if args.fp16 else "fp32",
@@ -61,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
 
     def progress(message: str) -> None:
-        print(f"[{time.perf_counter() - start:7.1f}s] {message}", file=sys.stderr, flush=True)
+        if not args.quiet:
+            print(f"[{time.perf_counter() - start:7.1f}s] {message}", file=sys.stderr, flush=True)
 
     progress(f"{args.model}: {spec.name}, input {spec.input_hw[0]}x{spec.input_hw[1]}, TensorRT {trt.__version__}")
     if args.output:
@@ -94,8 +105,12 @@ def _build_to_cache(args: argparse.Namespace, spec: Any, options: Any, trt: Any,
     cache = EngineCache(args.cache)
     with CudaContext(0) as ctx:
         key = EngineKey.create(
-            onnx_bytes, options, tensorrt_version=trt.__version__, gpu_name=ctx.name,
-            compute_capability=ctx.compute_capability, recipe=engine_recipe(trt, options, spec.input_scale),
+            onnx_bytes,
+            options,
+            tensorrt_version=trt.__version__,
+            gpu_name=ctx.name,
+            compute_capability=ctx.compute_capability,
+            recipe=engine_recipe(trt, options, spec.input_scale),
             model_name=spec.name,
         )
         progress(f"GPU {ctx.name} (sm {ctx.compute_capability[0]}{ctx.compute_capability[1]}), cache {cache.directory}")
@@ -119,13 +134,16 @@ def _build_to_cache(args: argparse.Namespace, spec: Any, options: Any, trt: Any,
     return 0
 
 
-def _summary(path: Path, size: int, seconds: float | None, options: Any, trt: Any, strategy: str,
-             tensors: list[IOTensor]) -> None:
+def _summary(
+    path: Path, size: int, seconds: float | None, options: Any, trt: Any, strategy: str, tensors: list[IOTensor]
+) -> None:
     built = f"built in {seconds:.1f}s" if seconds is not None else "from the cache"
     print(f"engine     {path}")
     print(f"size       {size / 1e6:.1f} MB, {built}")
-    print(f"tensorrt   {trt.__version__}, precision {options.precision}"
-          + (f" ({strategy})" if options.precision == "fp16" else ""))
+    print(
+        f"tensorrt   {trt.__version__}, precision {options.precision}"
+        + (f" ({strategy})" if options.precision == "fp16" else "")
+    )
     print(f"profile    batch min 1, opt {options.opt}, max {options.max_batch}")
     for t in tensors:
         kind = "input " if t.is_input else "output"

@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from trt_core.cli.common import UsageError, add_quiet_option
+from trt_core.cli.progress import note
+
 
 def _input_size(text: str) -> tuple[int, int]:
     try:
@@ -38,12 +41,20 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--preset", help="write a recipe's preprocessing into the metadata, e.g. nvidia-yolov3 (stretch, bicubic)"
     )
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from trt_core.darknet import convert
 
+    missing = [str(p) for p in (args.cfg, args.weights, args.names) if p is not None and not p.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}", hint="check the path(s)")
+    if args.output.is_dir():
+        raise UsageError(f"-o {args.output} is a folder", hint="-o takes the .onnx file to write")
+    size_mib = args.weights.stat().st_size / 2**20
+    note(f"converting {args.cfg.name} + {args.weights.name} ({size_mib:.1f} MiB of weights) ...", quiet=args.quiet)
     result = convert(
         args.cfg,
         args.weights,

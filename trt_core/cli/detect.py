@@ -1,58 +1,103 @@
-"""``trt-detect detect``: detect objects in image files, in-process or through a server."""
+"""``trt-detect detect``: detect objects in image files, in-process or through a server.
+
+Images go in chunks of ``--max-batch``: in-process through ``Detector.detect_batch``, with
+``--url`` as one multipart request per chunk.  Results are printed as each chunk finishes.
+An image that cannot be decoded is reported on stderr (one line) and the others still run.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trt_core.cli.common import add_model_options, add_threshold_options, detector_from_args, threshold_query
-from trt_core.errors import TrtDetectError
+from trt_core.cli.common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    UsageError,
+    add_model_options,
+    add_quiet_option,
+    add_threshold_options,
+    client_from_args,
+    detector_from_args,
+    one_line,
+    threshold_query,
+    validate_thresholds,
+)
+from trt_core.cli.inputs import chunks, expand_images
+from trt_core.cli.progress import Progress
+from trt_core.errors import InvalidImageError, TrtDetectError
+
+# Per image: (result dict, annotated JPEG or None), or the error that image met.
+Outcome = tuple[dict[str, Any], bytes | None] | TrtDetectError
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("detect", help="detect objects in images", description=__doc__)
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    parser.add_argument("--url", help="a running trt-detect server, e.g. http://127.0.0.1:8000")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders (their images) or globs")
+    parser.add_argument("--url", help="a running trt-detect server: http://HOST:PORT or HOST:PORT")
     parser.add_argument("--json", action="store_true", help="print one JSON object per image per line")
-    parser.add_argument("--out", type=Path, help="write annotated images to this folder")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request with --url")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="write annotated images to this folder")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request with --url (default 60)")
+    add_quiet_option(parser)
     add_model_options(parser)
     add_threshold_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
+    paths = expand_images(args.images)
+    out = _output_folder(args.out)
+    validate_thresholds(args)
     source = _RemoteSource(args) if args.url else _LocalSource(args)
     failures = 0
-    for name in args.images:
-        path = Path(name)
-        try:
-            result, annotated = source.detect(path)
-        except TrtDetectError as exc:
-            failures += 1
-            print(f"trt-detect: {path}: {exc}", file=sys.stderr)
-            continue
-        if annotated is not None:
-            (args.out / f"{path.stem}.jpg").write_bytes(annotated)
-        _print(path, result, as_json=args.json)
-    return 1 if failures else 0
+    with Progress(len(paths), desc="detect", unit="img", quiet=args.quiet) as progress:
+        for chunk in chunks(paths, args.max_batch):
+            for path, outcome in zip(chunk, source.detect(chunk)):
+                if isinstance(outcome, TrtDetectError):
+                    failures += 1
+                    progress.print(f"trt-detect: error: {_about(path, outcome)}", file=sys.stderr)
+                    continue
+                result, annotated = outcome
+                if out is not None and annotated is not None:
+                    (out / f"{path.stem}.jpg").write_bytes(annotated)
+                progress.print(_format(path, result, as_json=args.json))
+            progress.update(len(chunk))
+    return EXIT_FAILURE if failures else EXIT_OK
 
 
-def _print(path: Path, result: dict[str, Any], *, as_json: bool) -> None:
+def _output_folder(out: Path | None) -> Path | None:
+    if out is None:
+        return None
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file", hint="--out takes a folder for the annotated images")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"--out {out}: cannot create it: {exc.strerror or exc}", hint="choose another folder"
+        ) from None
+    return out
+
+
+def _about(path: Path, error: TrtDetectError) -> str:
+    text = one_line(error)
+    return text if str(path) in text else f"{path}: {text}"
+
+
+def _format(path: Path, result: dict[str, Any], *, as_json: bool) -> str:
     if as_json:
-        print(json.dumps({"path": str(path), **result}), flush=True)
-        return
+        return json.dumps({"path": str(path), **result})
     detections = result["detections"]
     size = result["image"]
-    print(f"{path}: {len(detections)} detection(s) in {size['width']}x{size['height']}")
+    lines = [f"{path}: {len(detections)} detection(s) in {size['width']}x{size['height']}"]
     for d in detections:
         box = ", ".join(f"{v:.1f}" for v in d["box"])
-        print(f"  {d['label']:<12} {d['score']:.3f}  [{box}]")
+        lines.append(f"  {d['label']:<12} {d['score']:.3f}  [{box}]")
+    return "\n".join(lines)
 
 
 class _LocalSource:
@@ -60,38 +105,90 @@ class _LocalSource:
         self.detector = detector_from_args(args)
         self.annotate = args.out is not None
 
-    def detect(self, path: Path) -> tuple[dict[str, Any], bytes | None]:
+    def detect(self, paths: Sequence[Path]) -> list[Outcome]:
         from trt_core.annotate import draw, encode
-        from trt_core.image import load_rgb
+        from trt_core.image import decode_bytes
         from trt_core.result import result_dict
 
-        rgb = load_rgb(path, max_pixels=self.detector.max_pixels)
-        detections = self.detector.detect(rgb)
-        timing = self.detector.last_timing_ms
-        result = result_dict(self.detector.spec.name, rgb.shape[1], rgb.shape[0], detections, timing)
-        return result, encode(draw(rgb, detections)) if self.annotate else None
+        outcomes: list[Outcome | None] = []
+        images = []
+        for path in paths:
+            try:
+                images.append(decode_bytes(_read(path), max_pixels=self.detector.max_pixels, what=str(path)))
+                outcomes.append(None)
+            except TrtDetectError as exc:
+                outcomes.append(exc)
+        if not images:
+            return [o for o in outcomes if o is not None]
+        batch = iter(zip(images, self.detector.detect_batch(images)))
+        # the batch's stage times, shared out over its images
+        timing = {k: v / len(images) for k, v in self.detector.last_timing_ms.items()}
+        name = self.detector.spec.name
+        done: list[Outcome] = []
+        for outcome in outcomes:
+            if outcome is None:
+                rgb, detections = next(batch)
+                result = result_dict(name, rgb.shape[1], rgb.shape[0], detections, timing)
+                outcome = (result, encode(draw(rgb, detections)) if self.annotate else None)
+            done.append(outcome)
+        return done
 
 
 class _RemoteSource:
     def __init__(self, args: argparse.Namespace) -> None:
-        from trt_core.client import Client
-
-        self.client = Client(args.url, timeout=args.timeout)
+        self.client, _ = client_from_args(args)
         self.query = threshold_query(args)
         self.annotate = args.out is not None
 
-    def detect(self, path: Path) -> tuple[dict[str, Any], bytes | None]:
-        data = _read(path)
-        result = self.client.detect(data, **self.query)
-        return result, self.client.annotate(data, **self.query) if self.annotate else None
+    def detect(self, paths: Sequence[Path]) -> list[Outcome]:
+        from trt_core.client import ServerError
+
+        data: dict[int, bytes] = {}
+        outcomes: list[Outcome | None] = []
+        for i, path in enumerate(paths):
+            try:
+                data[i] = _read(path)
+                outcomes.append(None)
+            except TrtDetectError as exc:
+                outcomes.append(exc)
+        images = list(data.values())
+        results: list[dict[str, Any] | ServerError]
+        try:
+            results = list(self._detect_many(images))
+        except ServerError as exc:
+            raise_if_gone(exc)  # else one image spoils a multipart request: find which, one by one
+            results = [exc] if len(images) == 1 else [self._detect_one(image) for image in images]
+        for i, result in zip(data, results):
+            if isinstance(result, ServerError):
+                outcomes[i] = result
+            else:
+                annotated = self.client.annotate(data[i], **self.query) if self.annotate else None
+                outcomes[i] = (result, annotated)
+        return [o for o in outcomes if o is not None]
+
+    def _detect_many(self, images: list[bytes]) -> list[dict[str, Any]]:
+        if len(images) > 1:
+            return self.client.detect_many(images, **self.query)
+        return [self.client.detect(image, **self.query) for image in images]
+
+    def _detect_one(self, image: bytes) -> Any:
+        from trt_core.client import ServerError
+
+        try:
+            return self.client.detect(image, **self.query)
+        except ServerError as exc:
+            raise_if_gone(exc)
+            return exc
+
+
+def raise_if_gone(exc: Any) -> None:
+    """Re-raise a transport failure (no HTTP status): the run stops rather than fail every image."""
+    if exc.status is None:
+        raise exc
 
 
 def _read(path: Path) -> bytes:
-    from trt_core.errors import InvalidImageError
-
     try:
         return path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidImageError(f"no such file: {path}") from None
     except OSError as exc:
         raise InvalidImageError(f"cannot read {path}: {exc.strerror or exc}") from None
