@@ -10,12 +10,12 @@ from typing import Any
 from trt_core.backends import Backend, create_backend
 from trt_core.batching import infer_images, resolve_padding
 from trt_core.detections import Detections
+from trt_core.graph import GraphRecipe, prepare_graph
 from trt_core.image import DEFAULT_MAX_PIXELS
 from trt_core.models import resolve_model
 from trt_core.onnx_decode import DEFAULT_TOPK
 from trt_core.params import DetectParams
 from trt_core.postprocess import postprocess
-from trt_core.prepare import prepare_model
 from trt_core.preprocess import Preprocessed, preprocess
 from trt_core.presets import resolve
 from trt_core.spec import ModelSpec
@@ -62,6 +62,7 @@ class Detector:
         backend_options: dict[str, Any] | None = None,
         decode_topk: int | None = DEFAULT_TOPK,
         batch_padding: str = "auto",
+        recipe: GraphRecipe | None = None,
         **spec_overrides: Any,
     ) -> Detector:
         """Load ``path`` (default: ``$TRT_DETECT_MODEL`` or the bundled demo model).
@@ -70,15 +71,17 @@ class Detector:
         and ``spec_overrides`` (any :class:`ModelSpec` field, or ``input_size``) win over it.
         ``decode_topk`` decodes YOLOv3 heads inside the model and keeps the best K candidates
         (``None``/0: decode raw heads on the host).  ``batch_padding`` (``auto``: ``pow2`` on
-        a GPU, ``none`` on the CPU) bounds the batch shapes a GPU runtime sees.
+        a GPU, ``none`` on the CPU) bounds the batch shapes a GPU runtime sees.  ``recipe``
+        (a :class:`~trt_core.graph.GraphRecipe`) replaces ``decode_topk`` when given.
         """
         model_path = resolve_model(path)
         overrides, params = resolve(
             preset, spec_overrides, conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic
         )
-        prepared = prepare_model(model_path, ModelSpec.from_onnx(model_path, **overrides), decode_topk=decode_topk)
+        recipe = recipe or GraphRecipe.from_decode_topk(decode_topk)
+        prepared = prepare_graph(model_path, ModelSpec.from_onnx(model_path, **overrides), recipe)
         runner = create_backend(
-            prepared.source, prepared.spec, backend=backend, device=device, max_batch=max_batch, options=backend_options
+            prepared, prepared.spec, backend=backend, device=device, max_batch=max_batch, options=backend_options
         )
         detector = cls(prepared.spec, runner, params=params, max_pixels=max_pixels)
         detector.decode = prepared.decode

@@ -1,11 +1,21 @@
-"""Moving box decoding and top-k into the model graph (so onto the GPU).
+"""Moving box decoding and top-K into the model graph (so onto the device).
 
 Raw heads are large — NVIDIA's YOLOv3 at 608x608 emits 255 x 7,581 floats, 7.7 MB per
 image — while postprocessing needs only the best few hundred boxes.  ``with_candidates``
-appends the YOLOv3 decode (sigmoid/exp with anchors and grid, best class) and a ``TopK``
-to the graph, so the model emits ``(N, K, 6)`` candidates ``x1, y1, x2, y2, score, class``
-in input pixels (24 KB per image at K = 1000) and postprocessing is NMS alone.  The maths
-is :func:`trt_core.decoders.decode_yolov3`'s, in ONNX operators.
+appends the decode of the model's format and a ``TopK`` to the graph, so the model emits
+``(N, K, 6)`` candidates ``x1, y1, x2, y2, score, class`` in input pixels (24 KB per image
+at K = 1000), best first, and postprocessing is the host's NMS alone:
+
+- ``yolov3``: Darknet anchor heads ``(A*(5+C), H, W)`` of logits (sigmoid/exp with anchors
+  and grid), :func:`trt_core.decoders.decode_yolov3`'s maths;
+- ``yolov5``: ``(boxes, 5+C)`` rows, score = objectness x class score;
+- ``yolov8``: ``(4+C, boxes)`` columns, score = class score.
+
+Each box keeps its best class only, as the host decoders do.  Keeping the K best is exact
+for NMS: greedy NMS decides a box from better-scored boxes only, so NMS over the top K
+keeps exactly the boxes the full NMS keeps among those K — the host result is reproduced
+whenever its kept boxes (up to ``max_det``) lie in the top K, and in any case whenever at
+most K boxes pass the request's ``conf`` (and ``classes``).
 """
 
 from __future__ import annotations
@@ -21,91 +31,153 @@ from trt_core.spec import ModelSpec, TensorDesc
 
 CANDIDATES = "candidates"
 DEFAULT_TOPK = 1000
+DEVICE_FORMATS = ("yolov3", "yolov5", "yolov8")
+PREFIX = "decode_"  # every node and initialiser this module adds starts with it
+
+
+def candidate_count(spec: ModelSpec) -> int:
+    """How many boxes the raw outputs hold (static shapes needed)."""
+    if spec.format == "yolov3":
+        return sum(len(mask) * o.shape[2] * o.shape[3] for o, mask in zip(spec.outputs, spec.masks))
+    shape = spec.outputs[0].shape
+    return shape[1] if spec.format == "yolov5" else shape[2]
 
 
 def candidates_spec(spec: ModelSpec, topk: int) -> ModelSpec:
     """The spec of a model whose only output is ``(N, K, 6)`` candidates."""
-    total = sum(len(mask) * o.shape[2] * o.shape[3] for o, mask in zip(spec.outputs, spec.masks))
-    k = min(topk, total)
+    k = min(topk, candidate_count(spec))
     output = TensorDesc(CANDIDATES, (spec.input.shape[0], k, 6), "float32")
     return dataclasses.replace(spec, format="candidates", outputs=(output,))
 
 
-def with_candidates(model: Any, spec: ModelSpec, topk: int = DEFAULT_TOPK) -> tuple[Any, ModelSpec]:
-    """A copy of a ``yolov3``-format ``model`` ending in decode + TopK, and its new spec."""
-    import onnx
-    from onnx import helper, numpy_helper
-
+def check_decodable(model: Any, spec: ModelSpec) -> None:
+    """Raise :class:`ModelSpecError` saying why ``model`` cannot decode on the device."""
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < 13:
         raise ModelSpecError(f"on-device decoding needs ONNX opset >= 13, the model has {opset}")
-    if spec.format != "yolov3":
-        raise ModelSpecError(f"on-device decoding supports yolov3-format models, not {spec.format}")
-    if any(len(o.shape) != 4 or min(o.shape[1:]) < 1 for o in spec.outputs):
-        raise ModelSpecError("on-device decoding needs static head shapes (A*(5+C), H, W)")
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    graph = out.graph
-    new_spec = candidates_spec(spec, topk)
-    nodes: list[Any] = []
-    inits: list[Any] = []
+    if spec.format not in DEVICE_FORMATS:
+        raise ModelSpecError(f"on-device decoding supports {', '.join(DEVICE_FORMATS)} models, not {spec.format}")
+    if spec.format == "yolov3":
+        if any(len(o.shape) != 4 or min(o.shape[1:]) < 1 for o in spec.outputs):
+            raise ModelSpecError("on-device decoding needs static head shapes (A*(5+C), H, W)")
+        return
+    expected = 5 + spec.num_classes if spec.format == "yolov5" else 4 + spec.num_classes
+    shape = spec.outputs[0].shape
+    dims = (shape[1:2], shape[2:3]) if spec.format == "yolov5" else (shape[2:3], shape[1:2])
+    if len(spec.outputs) != 1 or len(shape) != 3 or min(shape[1:]) < 1 or dims[1] != (expected,):
+        raise ModelSpecError(f"on-device decoding needs one static {spec.format} output with {expected} values a box")
 
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(value, name))
-        return name
 
-    def node(op: str, inputs: list[str], name: str, **attrs: Any) -> str:
-        nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
-        return name
+class _Builder:
+    """Appends nodes and constants, every name prefixed."""
 
+    def __init__(self) -> None:
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.inits.append(numpy_helper.from_array(np.asarray(value), PREFIX + name))
+        return PREFIX + name
+
+    def node(self, op: str, inputs: list[str], name: str, outputs: int = 1, **attrs: Any) -> str:
+        from onnx import helper
+
+        names = [PREFIX + name] if outputs == 1 else [f"{PREFIX}{name}_{i}" for i in range(outputs)]
+        self.nodes.append(helper.make_node(op, inputs, names, name=PREFIX + name, **attrs))
+        return names[0]
+
+    def slice(self, x: str, start: int, end: int, axis: int, name: str) -> str:
+        bounds = [self.const(name + "_s", np.array([start])), self.const(name + "_e", np.array([end]))]
+        return self.node("Slice", [x, *bounds, self.const(name + "_ax", np.array([axis]))], name)
+
+    def rows(self, xy: str, wh: str, scores: str, p: str) -> str:
+        """``(N, M, 6)`` rows from centres, sizes and ``(N, M, C)`` class scores."""
+        half = self.node("Mul", [wh, self.const(p + "half", np.array(0.5, np.float32))], p + "half_wh")
+        top_left = self.node("Sub", [xy, half], p + "tl")
+        bottom_right = self.node("Add", [xy, half], p + "br")
+        argmax = self.node("ArgMax", [scores], p + "argmax", axis=2, keepdims=1)
+        best = self.node("GatherElements", [scores, argmax], p + "best", axis=2)
+        label = self.node("Cast", [argmax], p + "label", to=1)
+        return self.node("Concat", [top_left, bottom_right, best, label], p + "cand", axis=2)
+
+
+def _yolov3(b: _Builder, spec: ModelSpec) -> list[str]:
     in_h, in_w = spec.input_hw
     classes = spec.num_classes
     heads = []
     for i, (desc, mask) in enumerate(zip(spec.outputs, spec.masks)):
-        p = f"decode{i}_"
+        p = f"{i}_"
         anchors_n, (grid_h, grid_w) = len(mask), desc.shape[2:]
         cells = grid_h * grid_w
         a, gy, gx = np.meshgrid(np.arange(anchors_n), np.arange(grid_h), np.arange(grid_w), indexing="ij")
         grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
         anchor_wh = np.asarray(spec.anchors, np.float32)[np.asarray(mask)[a.ravel()]]
         sxy = spec.scale_x_y[i] if spec.scale_x_y else 1.0
-        rows = node("Reshape", [desc.name, const(p + "shape1", np.array([-1, anchors_n, 5 + classes, cells]))], p + "r")
-        rows = node("Transpose", [rows], p + "t", perm=[0, 1, 3, 2])
-        rows = node("Reshape", [rows, const(p + "shape2", np.array([-1, anchors_n * cells, 5 + classes]))], p + "rows")
+        rows = b.node(
+            "Reshape", [desc.name, b.const(p + "shape1", np.array([-1, anchors_n, 5 + classes, cells]))], p + "r"
+        )
+        rows = b.node("Transpose", [rows], p + "t", perm=[0, 1, 3, 2])
+        rows = b.node(
+            "Reshape", [rows, b.const(p + "shape2", np.array([-1, anchors_n * cells, 5 + classes]))], p + "rows"
+        )
+        xy = b.node("Sigmoid", [b.slice(rows, 0, 2, 2, p + "xy")], p + "xy_sig")
+        xy = b.node("Mul", [xy, b.const(p + "sxy", np.array(sxy, np.float32))], p + "xy_scaled")
+        xy = b.node("Sub", [xy, b.const(p + "sxy_off", np.array((sxy - 1.0) / 2.0, np.float32))], p + "xy_shift")
+        xy = b.node("Add", [xy, b.const(p + "grid", grid)], p + "xy_grid")
+        stride = np.array([in_w / grid_w, in_h / grid_h], np.float32)
+        centre = b.node("Mul", [xy, b.const(p + "stride", stride)], p + "c")
+        wh = b.node(
+            "Min",
+            [b.slice(rows, 2, 4, 2, p + "wh"), b.const(p + "clip", np.array(EXP_CLIP, np.float32))],
+            p + "wh_clip",
+        )
+        wh = b.node("Mul", [b.node("Exp", [wh], p + "wh_exp"), b.const(p + "anchors", anchor_wh)], p + "wh_px")
+        obj = b.node("Sigmoid", [b.slice(rows, 4, 5, 2, p + "obj")], p + "obj_sig")
+        cls = b.node("Sigmoid", [b.slice(rows, 5, 5 + classes, 2, p + "cls")], p + "cls_sig")
+        heads.append(b.rows(centre, wh, b.node("Mul", [obj, cls], p + "scores"), p))
+    return heads
 
-        def part(start: int, end: int, tag: str, rows: str = rows, p: str = p) -> str:
-            bounds = [const(p + tag + "_s", np.array([start])), const(p + tag + "_e", np.array([end]))]
-            return node("Slice", [rows, *bounds, const(p + tag + "_ax", np.array([2]))], p + tag)
 
-        xy = node("Sigmoid", [part(0, 2, "xy")], p + "xy_sig")
-        xy = node("Mul", [xy, const(p + "sxy", np.array(sxy, np.float32))], p + "xy_scaled")
-        xy = node("Sub", [xy, const(p + "sxy_off", np.array((sxy - 1.0) / 2.0, np.float32))], p + "xy_shift")
-        xy = node("Add", [xy, const(p + "grid", grid)], p + "xy_grid")
-        centre = node("Mul", [xy, const(p + "stride", np.array([in_w / grid_w, in_h / grid_h], np.float32))], p + "c")
-        wh = node("Min", [part(2, 4, "wh"), const(p + "clip", np.array(EXP_CLIP, np.float32))], p + "wh_clip")
-        wh = node("Mul", [node("Exp", [wh], p + "wh_exp"), const(p + "anchors", anchor_wh)], p + "wh_px")
-        half = node("Mul", [wh, const(p + "half", np.array(0.5, np.float32))], p + "half_wh")
-        top_left = node("Sub", [centre, half], p + "tl")
-        bottom_right = node("Add", [centre, half], p + "br")
-        obj = node("Sigmoid", [part(4, 5, "obj")], p + "obj_sig")
-        scores = node("Mul", [obj, node("Sigmoid", [part(5, 5 + classes, "cls")], p + "cls_sig")], p + "scores")
-        argmax = node("ArgMax", [scores], p + "argmax", axis=2, keepdims=1)
-        best = node("GatherElements", [scores, argmax], p + "best", axis=2)
-        label = node("Cast", [argmax], p + "label", to=1)
-        heads.append(node("Concat", [top_left, bottom_right, best, label], p + "cand", axis=2))
+def _yolov5_or_v8(b: _Builder, spec: ModelSpec) -> list[str]:
+    classes = spec.num_classes
+    rows = spec.outputs[0].name
+    if spec.format == "yolov8":  # (N, 4+C, M) -> (N, M, 4+C)
+        rows = b.node("Transpose", [rows], "t", perm=[0, 2, 1])
+    xy, wh = b.slice(rows, 0, 2, 2, "xy"), b.slice(rows, 2, 4, 2, "wh")
+    if spec.format == "yolov8":
+        scores = b.slice(rows, 4, 4 + classes, 2, "cls")
+    else:
+        scores = b.node("Mul", [b.slice(rows, 4, 5, 2, "obj"), b.slice(rows, 5, 5 + classes, 2, "cls")], "scores")
+    return [b.rows(xy, wh, scores, "")]
 
-    allc = node("Concat", heads, "decode_all", axis=1) if len(heads) > 1 else heads[0]
-    score = node("Squeeze", [node("Slice", [allc, const("s4", np.array([4])), const("s5", np.array([5])),
-                                            const("s2", np.array([2]))], "decode_score3"),
-                             const("sq_axes", np.array([2]))], "decode_score")
+
+def with_candidates(model: Any, spec: ModelSpec, topk: int = DEFAULT_TOPK) -> tuple[Any, ModelSpec]:
+    """A copy of ``model`` ending in decode + TopK, and its new spec (``candidates`` format)."""
+    import onnx
+    from onnx import helper
+
+    check_decodable(model, spec)
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    new_spec = candidates_spec(spec, topk)
+    b = _Builder()
+    parts = _yolov3(b, spec) if spec.format == "yolov3" else _yolov5_or_v8(b, spec)
+    allc = b.node("Concat", parts, "all", axis=1) if len(parts) > 1 else parts[0]
+    score = b.slice(allc, 4, 5, 2, "score3")
+    score = b.node("Squeeze", [score, b.const("sq_axes", np.array([2]))], "score")
     k = new_spec.outputs[0].shape[1]
-    nodes.append(helper.make_node("TopK", [score, const("decode_k", np.array([k]))], ["decode_topv", "decode_topi"],
-                                  name="decode_topk", axis=1, largest=1, sorted=1))
-    index = node("Unsqueeze", ["decode_topi", const("unsq_axes", np.array([2]))], "decode_index")
-    nodes.append(helper.make_node("GatherND", [allc, index], [CANDIDATES], name="decode_gather", batch_dims=1))
+    _, top_index = (
+        b.node("TopK", [score, b.const("k", np.array([k]))], "topk", outputs=2, axis=1, largest=1, sorted=1),
+        f"{PREFIX}topk_1",
+    )
+    index = b.node("Unsqueeze", [top_index, b.const("unsq_axes", np.array([2]))], "index")
+    b.nodes.append(helper.make_node("GatherND", [allc, index], [CANDIDATES], name=PREFIX + "gather", batch_dims=1))
 
-    graph.node.extend(nodes)
-    graph.initializer.extend(inits)
+    graph = out.graph
+    graph.node.extend(b.nodes)
+    graph.initializer.extend(b.inits)
     del graph.output[:]
     batch = spec.input.shape[0] if spec.input.shape[0] > 0 else "N"
     graph.output.append(helper.make_tensor_value_info(CANDIDATES, onnx.TensorProto.FLOAT, [batch, k, 6]))

@@ -1,37 +1,21 @@
-"""What the backend actually runs: the user's ONNX, optionally ending in on-device decode.
+"""The older entry point, kept until every caller uses :func:`trt_core.graph.prepare_graph`.
 
-``prepare_model`` is deterministic, so the Serve app builder and every Detector replica
-derive the same graph and the same output spec from the same file.
+``prepare_model(path, spec, decode_topk=K)`` is ``prepare_graph(path, spec,
+GraphRecipe.from_decode_topk(K))``: the returned :class:`~trt_core.graph.PreparedGraph`
+has the ``source`` (now the final graph's bytes, uint8 input included), ``spec`` and
+``decode`` attributes ``PreparedModel`` had.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from pathlib import Path
 
-from trt_core.errors import ModelSpecError
-from trt_core.onnx_decode import with_candidates
-from trt_core.onnx_graph import ModelSource, load_model
+from trt_core.graph import GraphRecipe, PreparedGraph, prepare_graph
 from trt_core.spec import ModelSpec
 
-logger = logging.getLogger(__name__)
+PreparedModel = PreparedGraph
 
 
-@dataclass(frozen=True)
-class PreparedModel:
-    source: ModelSource  # the file itself, or the rewritten graph's bytes
-    spec: ModelSpec  # describes ``source``'s outputs (format "candidates" when decoded on device)
-    decode: str  # "device" | "host"
-
-
-def prepare_model(path: str | Path, spec: ModelSpec, *, decode_topk: int | None) -> PreparedModel:
-    """Append decode + TopK(``decode_topk``) when the model allows it; else run it as is."""
-    if not decode_topk or spec.format != "yolov3":
-        return PreparedModel(Path(path), spec, "host")
-    try:
-        model, decoded_spec = with_candidates(load_model(path), spec, decode_topk)
-    except ModelSpecError as exc:
-        logger.info("decoding on the host: %s", exc.message)
-        return PreparedModel(Path(path), spec, "host")
-    return PreparedModel(bytes(model.SerializeToString()), decoded_spec, "device")
+def prepare_model(path: str | Path, spec: ModelSpec, *, decode_topk: int | None) -> PreparedGraph:
+    """Decode + TopK(``decode_topk``) on the device when the model allows it, uint8 input."""
+    return prepare_graph(Path(path), spec, GraphRecipe.from_decode_topk(decode_topk))

@@ -12,6 +12,7 @@ from typing import Any
 
 from trt_core.backends.base import Backend, BackendInfo
 from trt_core.errors import BackendUnavailableError, InvalidRequestError
+from trt_core.graph import PreparedGraph
 from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
 
@@ -31,8 +32,8 @@ def tensorrt_available() -> bool:
 
 
 def create_backend(
-    model: ModelSource,
-    spec: ModelSpec,
+    model: ModelSource | PreparedGraph,
+    spec: ModelSpec | None = None,
     *,
     backend: str = "auto",
     device: str = "auto",
@@ -40,7 +41,11 @@ def create_backend(
     options: dict[str, Any] | None = None,
     threads: int | None = None,
 ) -> Backend:
-    """Build the backend the caller asked for (``auto``: the best one this machine has)."""
+    """Build the backend the caller asked for (``auto``: the best one this machine has).
+
+    ``model`` is what :func:`trt_core.graph.prepare_graph` returned (run as given, with its
+    spec), or a model file / bytes with its ``spec`` (given the minimal recipe: uint8 input).
+    """
     if backend not in BACKENDS:
         raise InvalidRequestError(f"unknown backend {backend!r}", hint=f"one of {', '.join(BACKENDS)}")
     if device not in DEVICES:

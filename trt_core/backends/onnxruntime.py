@@ -1,6 +1,7 @@
 """ONNX Runtime backend: the same network on any machine (CPU provider, or CUDA when
-``onnxruntime-gpu`` is installed).  The model is prefixed to take uint8 input, like the
-TensorRT engine, so callers are backend-agnostic."""
+``onnxruntime-gpu`` is installed).  It runs the :class:`~trt_core.graph.PreparedGraph` it is
+given (uint8 input, like the TensorRT engine, so callers are backend-agnostic); a plain
+model file gets the minimal recipe from :func:`trt_core.graph.as_prepared`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import numpy as np
 
 from trt_core.backends.base import BackendInfo
 from trt_core.errors import BackendError, BackendUnavailableError, ModelLoadError
-from trt_core.onnx_graph import ModelSource, load_model, with_uint8_input
+from trt_core.graph import PreparedGraph, as_prepared
+from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
 
 DEFAULT_MAX_BATCH = 32
@@ -45,8 +47,8 @@ class OnnxRuntimeBackend:
 
     def __init__(
         self,
-        model: ModelSource,
-        spec: ModelSpec,
+        model: ModelSource | PreparedGraph,
+        spec: ModelSpec | None = None,
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         device: str = "auto",
@@ -54,7 +56,8 @@ class OnnxRuntimeBackend:
     ) -> None:
         import onnxruntime as ort
 
-        prefixed = with_uint8_input(load_model(model), scale=spec.input_scale)
+        graph = as_prepared(model, spec)
+        spec = graph.spec
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         threads = intra_op_threads or int(os.environ.get("TRT_DETECT_ORT_THREADS", "0"))
@@ -62,7 +65,7 @@ class OnnxRuntimeBackend:
             options.intra_op_num_threads = threads
         providers = choose_providers(device)
         try:
-            self._session: Any = ort.InferenceSession(prefixed.SerializeToString(), options, providers=providers)
+            self._session: Any = ort.InferenceSession(graph.model, options, providers=providers)
         except Exception as exc:
             raise ModelLoadError(f"ONNX Runtime cannot load the model: {exc}") from exc
         self._spec = spec
@@ -74,7 +77,7 @@ class OnnxRuntimeBackend:
             name="onnxruntime",
             device="cuda:0" if used[0] == "CUDAExecutionProvider" else "cpu",
             preferred_padding="max" if used[0] == "CUDAExecutionProvider" else "none",
-            precision="fp32",
+            precision="fp16" if graph.recipe.fp16 else "fp32",
             max_batch=static if static is not None else max_batch,
             dynamic_batch=static is None,
             details={"providers": used, "onnxruntime": ort.__version__},

@@ -22,7 +22,8 @@ import numpy as np
 from trt_core.backends.base import BackendInfo
 from trt_core.cuda.sizing import IOTensor, resolve_tensors
 from trt_core.errors import BackendError, BackendUnavailableError, ModelLoadError
-from trt_core.onnx_graph import ModelSource, load_model, with_uint8_input
+from trt_core.graph import PreparedGraph, as_prepared
+from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
 
 DEFAULT_MAX_BATCH = 32
@@ -39,8 +40,8 @@ class OrtCudaBackend:
 
     def __init__(
         self,
-        model_source: ModelSource,
-        spec: ModelSpec,
+        model_source: ModelSource | PreparedGraph,
+        spec: ModelSpec | None = None,
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         num_streams: int = 2,
@@ -52,8 +53,9 @@ class OrtCudaBackend:
         from trt_core.cuda.slots import SlotPool
 
         ort = _import_ort(self.provider)
-        model = load_model(model_source)
-        self._model_bytes = with_uint8_input(model, scale=spec.input_scale).SerializeToString()
+        graph = as_prepared(model_source, spec)
+        spec = graph.spec
+        self._model_bytes = graph.model
         self._ort = ort
         self._spec = spec
         self._provider_options = dict(provider_options or {})
@@ -81,13 +83,18 @@ class OrtCudaBackend:
         self._info = BackendInfo(
             name="onnxruntime",
             device=f"{self.device_type}:0",
-            precision="fp32",
+            precision="fp16" if graph.recipe.fp16 else "fp32",
             max_batch=self._pool.max_batch,
             dynamic_batch=static is None,
             preferred_padding="pow2",
             slots=len(self._pool.slots),
-            details={"providers": providers, "onnxruntime": ort.__version__, "streams": num_streams,
-                     "gpu": self._ctx.name, "io_binding": True},
+            details={
+                "providers": providers,
+                "onnxruntime": ort.__version__,
+                "streams": num_streams,
+                "gpu": self._ctx.name,
+                "io_binding": True,
+            },
         )
 
     # -- sessions ------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import numpy as np
 
 from trt_core.backends.base import BackendInfo
 from trt_core.errors import BackendError, ModelLoadError
-from trt_core.onnx_graph import ModelSource, model_bytes
+from trt_core.graph import PreparedGraph, as_prepared, with_fp16
+from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
 from trt_core.trt.options import BuildOptions, for_model
 from trt_core.trt.runner import TrtRunner
@@ -55,8 +56,8 @@ class TensorRTBackend:
     @classmethod
     def from_onnx(
         cls,
-        model_source: ModelSource,
-        spec: ModelSpec,
+        model_source: ModelSource | PreparedGraph,
+        spec: ModelSpec | None = None,
         *,
         max_batch: int = 32,
         options: BuildOptions | None = None,
@@ -69,15 +70,19 @@ class TensorRTBackend:
     ) -> TensorRTBackend:
         """Build (once per model/TensorRT/GPU/options, cached on disk) or load, then run.
 
+        ``model_source`` is a :class:`~trt_core.graph.PreparedGraph` (built as given; ``spec``
+        defaults to its spec), or a model file / bytes (prepared with the minimal recipe).
         ``option_overrides`` are :class:`BuildOptions` fields (``precision="fp16"``, ...).
         """
         from trt_core.cuda.driver import CudaContext
         from trt_core.trt.api_surface import load_tensorrt
-        from trt_core.trt.builder import build_engine, engine_recipe
-        from trt_core.trt.cache import EngineCache, EngineKey
+        from trt_core.trt.builder import build_engine, engine_key, precision_strategy
+        from trt_core.trt.cache import EngineCache
         from trt_core.trt.runner import deserialize_engine
 
         trt = load_tensorrt()
+        graph = as_prepared(model_source, spec)
+        spec = graph.spec
         opts = (options or BuildOptions()).replace(**{"max_batch": max_batch, **option_overrides})
         opts = for_model(opts, spec.input_hw, spec.static_batch)  # as `trt-detect build` does
         if opts.version_compatible and not allow_host_code:
@@ -86,20 +91,14 @@ class TensorRTBackend:
                 "needs that allowed",
                 hint="pass allow_host_code=True if you trust the engine cache folder",
             )
-        onnx_bytes = model_bytes(model_source)
+        if precision_strategy(trt, opts.precision) == "onnx-fp16":
+            graph = with_fp16(graph)  # TensorRT 11 runs the types the graph says
         ctx = CudaContext(0)
         try:
-            key = EngineKey.create(
-                onnx_bytes, opts, tensorrt_version=trt.__version__, gpu_name=ctx.name,
-                compute_capability=ctx.compute_capability,
-                recipe=engine_recipe(trt, opts, spec.input_scale), model_name=spec.name,
-            )
+            key = engine_key(graph, opts, trt=trt, gpu_name=ctx.name, compute_capability=ctx.compute_capability)
 
             def build() -> bytes:
-                import onnx
-
-                model = onnx.load_from_string(onnx_bytes)
-                return build_engine(model, opts, input_scale=spec.input_scale, progress=progress, trt=trt).engine
+                return build_engine(graph, opts, progress=progress, trt=trt).engine
 
             with ctx.active():
                 result = EngineCache(cache_dir).get_or_build(
@@ -108,8 +107,13 @@ class TensorRTBackend:
             runner = TrtRunner(
                 result.value, context=ctx, num_contexts=num_contexts, max_batch=opts.max_batch, cuda_graphs=cuda_graphs
             )
-            details = {"engine": str(result.path), "built": result.built, "tensorrt": trt.__version__,
-                       "gpu": ctx.name, "build_seconds": result.build_seconds}
+            details = {
+                "engine": str(result.path),
+                "built": result.built,
+                "tensorrt": trt.__version__,
+                "gpu": ctx.name,
+                "build_seconds": result.build_seconds,
+            }
             backend = cls(runner, spec, precision=opts.precision, details=details)
         except BaseException:
             ctx.close()
@@ -135,7 +139,10 @@ class TensorRTBackend:
         except OSError as exc:
             raise ModelLoadError(f"cannot read engine {engine_path}: {exc}") from None
         runner = TrtRunner(
-            data, num_contexts=num_contexts, max_batch=max_batch, cuda_graphs=cuda_graphs,
+            data,
+            num_contexts=num_contexts,
+            max_batch=max_batch,
+            cuda_graphs=cuda_graphs,
             allow_host_code=allow_host_code,
         )
         return cls(runner, spec, precision=precision, details={"engine": str(engine_path)})

@@ -1,10 +1,11 @@
 """ONNX -> serialized TensorRT engine (TensorRT 10.x and 11.x Python API).
 
-The graph TensorRT sees is the model prefixed to take uint8 input
-(:func:`trt_core.onnx_graph.with_uint8_input`), so only uint8 crosses PCIe and
-normalisation is fused into the engine.  fp16: TensorRT 10 sets ``BuilderFlag.FP16`` on a
-weakly typed network; TensorRT 11 (strongly typed only) builds from an fp16 copy of the
-graph (:mod:`trt_core.trt.fp16`).  Every call whose result TensorRT reports as a bool or
+The graph TensorRT sees is a :class:`~trt_core.graph.PreparedGraph` (uint8 input, so only
+uint8 crosses PCIe and normalisation is fused into the engine; optionally the on-device
+decode); a plain model is prepared with the minimal recipe by :mod:`trt_core.graph`, the
+one place graphs are rewritten.  fp16: TensorRT 10 sets ``BuilderFlag.FP16`` on a weakly
+typed network; TensorRT 11 (strongly typed only) builds from an fp16 copy of the graph
+(:func:`trt_core.graph.with_fp16`).  Every call whose result TensorRT reports as a bool or
 ``None`` is checked and turned into an :class:`EngineBuildError` with a hint.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from trt_core.errors import EngineBuildError
+from trt_core.graph import PreparedGraph, rewrite_io, with_fp16
 from trt_core.trt.api_surface import load_tensorrt, major_version
 from trt_core.trt.options import BuildOptions, fp16_strategy, recipe
 from trt_core.trt.trt_logger import describe_errors, get_logger
@@ -52,13 +54,28 @@ def precision_strategy(trt: Any, precision: str) -> str:
 
 def prepare_onnx(model: Any, *, input_scale: float, fp16_graph: bool) -> bytes:
     """The serialized graph handed to the parser: uint8 input, optionally fp16 inside."""
-    from trt_core.onnx_graph import with_uint8_input
-    from trt_core.trt.fp16 import convert_to_fp16
+    if isinstance(model, PreparedGraph):
+        return (with_fp16(model) if fp16_graph else model).model
+    return bytes(rewrite_io(model, input_scale=input_scale, fp16=fp16_graph).SerializeToString())
 
-    prepared = with_uint8_input(model, scale=input_scale)
-    if fp16_graph:
-        prepared = convert_to_fp16(prepared)
-    return bytes(prepared.SerializeToString())
+
+def engine_key(
+    graph: PreparedGraph, options: BuildOptions, *, trt: Any, gpu_name: str, compute_capability: tuple[int, int]
+) -> Any:
+    """The engine-cache key of ``graph`` built with ``options`` (the backend and ``trt-detect
+    build`` both call this, so an engine built by one is found by the other)."""
+    from trt_core.trt.cache import EngineKey
+
+    return EngineKey.create(
+        graph.model,
+        options,
+        tensorrt_version=trt.__version__,
+        gpu_name=gpu_name,
+        compute_capability=compute_capability,
+        recipe=engine_recipe(trt, options, graph.spec.input_scale),
+        model_name=graph.spec.name,
+        graph=graph.recipe.key(),
+    )
 
 
 def build_engine(
@@ -69,9 +86,10 @@ def build_engine(
     progress: Progress | None = None,
     trt: Any = None,
 ) -> BuildResult:
-    """Build a serialized engine from ``model`` (an ``onnx.ModelProto`` or a path)."""
+    """Build a serialized engine from ``model``: a :class:`PreparedGraph` (built as given;
+    ``input_scale`` unused), or an ``onnx.ModelProto`` or path (uint8 input prefixed)."""
     trt = trt if trt is not None else load_tensorrt()
-    if not hasattr(model, "graph"):
+    if not isinstance(model, PreparedGraph) and not hasattr(model, "graph"):
         from trt_core.onnx_graph import load_model
 
         model = load_model(model)

@@ -24,7 +24,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -48,7 +48,12 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class EngineKey:
-    """Everything an engine depends on.  ``model_name`` only names the file."""
+    """Everything an engine depends on.  ``model_name`` only names the file.
+
+    ``recipe`` is what the builder does to the graph (uint8 scale, fp16 strategy); ``graph``
+    is the :class:`~trt_core.graph.GraphRecipe` that prepared the ONNX (decode, top-K, ...),
+    empty for a graph not made by :func:`~trt_core.graph.prepare_graph`.
+    """
 
     onnx_sha256: str
     tensorrt_version: str
@@ -57,6 +62,7 @@ class EngineKey:
     options: Mapping[str, Any]
     recipe: Mapping[str, Any]
     model_name: str = "model"
+    graph: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -69,6 +75,7 @@ class EngineKey:
         compute_capability: tuple[int, int],
         recipe: Mapping[str, Any],
         model_name: str = "model",
+        graph: Mapping[str, Any] | None = None,
     ) -> EngineKey:
         return cls(
             onnx_sha256=hashlib.sha256(onnx_bytes).hexdigest(),
@@ -78,6 +85,7 @@ class EngineKey:
             options=dict(options.key_fields()),
             recipe=dict(recipe),
             model_name=model_name,
+            graph=dict(graph or {}),
         )
 
     def fields(self) -> dict[str, Any]:
@@ -89,6 +97,7 @@ class EngineKey:
             "compute_capability": list(self.compute_capability),
             "options": dict(self.options),
             "recipe": dict(self.recipe),
+            **({"graph": dict(self.graph)} if self.graph else {}),
         }
 
     @property
@@ -194,8 +203,14 @@ class EngineCache:
             raise EngineBuildError("the engine builder returned no data", hint="see the TensorRT log above")
         data = bytes(data)
         atomic_write(path, data)
-        meta = {**key.fields(), "model_name": key.model_name, "bytes": len(data), "build_seconds": round(seconds, 3),
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname()}
+        meta = {
+            **key.fields(),
+            "model_name": key.model_name,
+            "bytes": len(data),
+            "build_seconds": round(seconds, 3),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "host": socket.gethostname(),
+        }
         atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2).encode())
         try:
             value = load(data)

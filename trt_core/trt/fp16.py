@@ -10,13 +10,18 @@ converter keeps in fp32 for accuracy get explicit Casts, which strongly typed ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from trt_core.errors import EngineBuildError
 
 
-def convert_to_fp16(model: Any) -> Any:
-    """Return an fp16 copy of ``model`` (an ``onnx.ModelProto``), with unchanged I/O types."""
+def convert_to_fp16(model: Any, *, keep_fp32: Callable[[str], bool] | None = None) -> Any:
+    """Return an fp16 copy of ``model`` (an ``onnx.ModelProto``), with unchanged I/O types.
+
+    Nodes whose name ``keep_fp32`` accepts stay in float32 (e.g. the box decode, whose
+    pixel coordinates fp16 would round to half a pixel).
+    """
     import onnx
 
     try:
@@ -29,7 +34,8 @@ def convert_to_fp16(model: Any) -> Any:
     copy.CopyFrom(model)
     io_types = _io_types(copy)
     try:
-        converted = convert_float_to_float16(copy, keep_io_types=True)
+        blocked = [n.name for n in copy.graph.node if keep_fp32 is not None and keep_fp32(n.name)]
+        converted = convert_float_to_float16(copy, keep_io_types=True, node_block_list=blocked or None)
     except Exception as exc:
         raise EngineBuildError(
             f"converting the model to fp16 failed: {exc}",
