@@ -16,6 +16,13 @@ Keys (all optional; values are strings):
 ``resize``     ``bilinear`` | ``bicubic`` | ``linear`` (OpenCV INTER_LINEAR, as Ultralytics)
 ``input_scale`` float multiplied into the uint8 input (default 1/255)
 =============  ==========================================================================
+
+Models exported by Ultralytics carry its own keys instead (values are ``str()`` of Python
+objects): ``author`` (``Ultralytics``), ``task`` (``detect``, ``segment``, ...), ``stride``,
+``batch``, ``imgsz`` (``[640, 640]``), ``names`` (``{0: 'person', ...}``), ``args`` (the
+export arguments, ``{'half': False, 'dynamic': True, 'nms': False, ...}``), ``end2end``
+(``True`` for YOLOv10/YOLO26 heads), ``channels``.  :func:`exporter_info` reads them; the
+legacy YOLOv5 repository's exports hold only ``stride`` and ``names``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from trt_core.errors import ModelSpecError
@@ -150,3 +159,64 @@ def to_props(**values: Any) -> dict[str, str]:
         else:
             out[key] = json.dumps(value)
     return out
+
+
+# Preprocessing every Ultralytics exporter's own inference uses (YOLOv5 repo and the
+# ``ultralytics`` package): letterbox, grey 114 padding, OpenCV INTER_LINEAR resize.
+ULTRALYTICS_PREPROCESS: Mapping[str, Any] = MappingProxyType({"letterbox": True, "pad_value": 114, "resize": "linear"})
+
+
+@dataclass(frozen=True)
+class ExporterInfo:
+    """What an exporter's own metadata says about a model.
+
+    ``origin`` is ``"ultralytics"`` (the ``ultralytics`` package: YOLOv5u/v8/11/YOLO26) or
+    ``"yolov5"`` (the legacy YOLOv5 repository).  ``end2end`` is ``None`` when unknown.
+    """
+
+    origin: str
+    task: str = "detect"
+    stride: int | None = None
+    batch: int | None = None
+    end2end: bool | None = None
+    dynamic: bool = False
+    half: bool = False
+    nms: bool = False
+
+
+def _literal(text: str | None) -> Any:
+    """A Python literal from its ``str()`` (never ``eval``); ``None`` when it is not one."""
+    if text is None:
+        return None
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
+def _int(text: str | None) -> int | None:
+    value = _literal(text)
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def exporter_info(props: Mapping[str, str]) -> ExporterInfo | None:
+    """Recognise Ultralytics' metadata (or the legacy YOLOv5 repo's); ``None`` otherwise."""
+    author = props.get("author", "").strip().lower()
+    if author.startswith("ultralytics") or ("task" in props and "names" in props and "stride" in props):
+        args = _literal(props.get("args"))
+        args = args if isinstance(args, dict) else {}
+        end2end = _literal(props.get("end2end"))
+        nms = bool(args.get("nms", False))
+        return ExporterInfo(
+            origin="ultralytics",
+            task=props.get("task", "detect").strip().lower(),
+            stride=_int(props.get("stride")),
+            batch=_int(props.get("batch")),
+            end2end=(end2end is True or nms) if isinstance(end2end, bool) or nms else None,
+            dynamic=bool(args.get("dynamic", False)),
+            half=bool(args.get("half", False)),
+            nms=nms,
+        )
+    if "stride" in props and "names" in props and not KNOWN_KEYS.intersection(props).difference({"names"}):
+        return ExporterInfo(origin="yolov5", stride=_int(props.get("stride")))
+    return None

@@ -2,38 +2,36 @@
 
 The ONNX file is the source of truth: the input's name and size and the outputs' names
 and shapes come from the graph, and the rest (format, anchors, masks, class names,
-preprocessing conventions) from ``metadata_props``.  Models with no metadata whose
-outputs look like NVIDIA's Darknet YOLOv3 export get that sample's defaults.  Every field
-can be overridden by the caller.
+preprocessing conventions) from ``metadata_props``.  Ultralytics' own metadata (``task``,
+``names``, ``imgsz``, ``stride``, ``args``, ``end2end``) is read before any guessing from
+shapes, and its models get its preprocessing (letterbox, pad 114, INTER_LINEAR).  Models
+with no metadata whose outputs look like NVIDIA's Darknet YOLOv3 export get that sample's
+defaults.  Every field can be overridden by the caller.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from trt_core import metadata
+from trt_core import layouts, metadata
 from trt_core.errors import ModelLoadError, ModelSpecError
+from trt_core.layouts import COCO_ANCHORS, COCO_MASKS, FORMATS, TINY_ANCHORS, TINY_MASKS, coco_names
+
+__all__ = [
+    "COCO_ANCHORS", "COCO_MASKS", "FORMATS", "NVIDIA_YOLOV3_INPUT", "TINY_ANCHORS", "TINY_MASKS",
+    "ModelSpec", "OutputFormat", "TensorDesc", "coco_names",
+]  # fmt: skip
+logger = logging.getLogger(__name__)
 
 OutputFormat = Literal["yolov3", "yolov5", "yolov8", "end2end", "candidates"]
-FORMATS: tuple[str, ...] = ("yolov3", "yolov5", "yolov8", "end2end", "candidates")
 
-COCO_ANCHORS: tuple[tuple[float, float], ...] = (
-    (10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (59, 119), (116, 90), (156, 198), (373, 326),
-)
-COCO_MASKS: tuple[tuple[int, ...], ...] = ((6, 7, 8), (3, 4, 5), (0, 1, 2))
-TINY_ANCHORS: tuple[tuple[float, float], ...] = ((10, 14), (23, 27), (37, 58), (81, 82), (135, 169), (344, 319))
-TINY_MASKS: tuple[tuple[int, ...], ...] = ((3, 4, 5), (0, 1, 2))
 NVIDIA_YOLOV3_INPUT = (608, 608)
-
-
-def coco_names() -> tuple[str, ...]:
-    text = (Path(__file__).parent / "data" / "coco.names").read_text()
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
 @dataclass(frozen=True)
@@ -63,6 +61,13 @@ class ModelSpec:
     # INTER_LINEAR (no antialiasing), what Ultralytics' own preprocessing does
     resize: Literal["bilinear", "bicubic", "linear"] = "bilinear"
     input_scale: float = 1.0 / 255.0
+    # the recipe (trt_core.presets) whose thresholds apply when the caller names none:
+    # "ultralytics" / "ultralytics-yolov5" when the metadata says who exported the model
+    preset: str | None = None
+    stride: int = 32  # the largest head stride (Ultralytics' ``stride``)
+    # Ultralytics' rectangular letterbox (``auto=True``): pad only up to a multiple of
+    # ``stride``, what ``yolo predict`` does for exports with dynamic H/W (``dynamic=True``)
+    rect: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -82,6 +87,20 @@ class ModelSpec:
         """The input's fixed batch size, or ``None`` when the batch axis is dynamic."""
         batch = self.input.shape[0]
         return None if batch < 1 else batch
+
+    @property
+    def batch_note(self) -> str | None:
+        """What a fixed batch size costs, in words (``None`` when the batch axis is dynamic)."""
+        batch = self.static_batch
+        if batch is None:
+            return None
+        cost = (
+            "images are inferred one at a time: dynamic batching cannot group requests, so a GPU runs at "
+            "its batch-1 throughput"
+            if batch == 1
+            else f"every inference runs {batch} images: smaller batches are padded up to {batch}"
+        )
+        return f"fixed batch size {batch}: {cost}; re-export with a dynamic batch axis (Ultralytics: dynamic=True)"
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -114,6 +133,11 @@ class ModelSpec:
             "outputs": [{"name": o.name, "shape": list(o.shape)} for o in self.outputs],
             "classes": list(self.names),
             "letterbox": self.letterbox,
+            "pad_value": self.pad_value,
+            "resize": self.resize,
+            "preset": self.preset,
+            "static_batch": self.static_batch,
+            "notes": [self.batch_note] if self.batch_note else [],
             "anchors": [list(a) for a in self.anchors] if self.anchors else None,
             "masks": [list(m) for m in self.masks] if self.masks else None,
         }
@@ -135,29 +159,12 @@ class ModelSpec:
         if not self.outputs:
             raise ModelSpecError("the model has no outputs")
         if self.format == "yolov3":
-            self._validate_yolov3()
+            heads = [(o.name, o.shape) for o in self.outputs]
+            layouts.check_yolov3(heads, self.anchors, self.masks, self.scale_x_y, self.num_classes)
+        if len(self.outputs) == 1:
+            layouts.check_layout(self.format, self.outputs[0].name, self.outputs[0].shape, self.num_classes)
         if not 0 <= self.pad_value <= 255:
             raise ModelSpecError(f"pad_value must be in 0..255, got {self.pad_value}")
-
-    def _validate_yolov3(self) -> None:
-        if len(self.masks) != len(self.outputs):
-            raise ModelSpecError(
-                f"yolov3 format: {len(self.outputs)} heads but {len(self.masks)} anchor masks",
-                hint="metadata 'masks' lists one group of anchor indices per output, in output order",
-            )
-        if self.scale_x_y and len(self.scale_x_y) != len(self.outputs):
-            raise ModelSpecError("yolov3 format: scale_x_y needs one value per head")
-        for out, mask in zip(self.outputs, self.masks):
-            if any(not 0 <= i < len(self.anchors) for i in mask):
-                raise ModelSpecError(f"anchor mask {mask} indexes past the {len(self.anchors)} anchors")
-            channels = out.shape[1] if len(out.shape) == 4 else -1
-            expected = len(mask) * (5 + self.num_classes)
-            if channels > 0 and channels != expected:
-                raise ModelSpecError(
-                    f"head {out.name!r} has {channels} channels; {len(mask)} anchors x (5 + "
-                    f"{self.num_classes} classes) = {expected}",
-                    hint="check 'names' and 'masks' in the model metadata",
-                )
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -171,7 +178,10 @@ class ModelSpec:
             raise ModelLoadError(f"model file not found: {path}") from None
         except Exception as exc:
             raise ModelLoadError(f"cannot read ONNX model {path}: {exc}") from exc
-        return cls.from_onnx_model(model, default_name=Path(path).stem, **overrides)
+        spec = cls.from_onnx_model(model, default_name=Path(path).stem, **overrides)
+        if spec.batch_note:
+            logger.warning("%s: %s", path, spec.batch_note)
+        return spec
 
     @classmethod
     def from_onnx_model(cls, model: Any, *, default_name: str = "model", **overrides: Any) -> ModelSpec:
@@ -196,36 +206,61 @@ class ModelSpec:
     ) -> ModelSpec:
         """Build a spec from I/O descriptions and metadata strings (what an ONNX file holds)."""
         meta = metadata.parse(props)
-        fmt = overrides.pop("format", None) or meta.get("format") or _guess_format(outputs)
+        export = metadata.exporter_info(props)
+        if export is not None and export.task != "detect":
+            raise ModelSpecError(
+                f"this is an Ultralytics {export.task!r} model; only detection models (task 'detect') are served",
+                hint="export a detection model, e.g. yolo11n.pt",
+            )
+        for key in ("anchors", "masks", "names", "scale_x_y"):
+            if key in overrides and isinstance(overrides[key], str):
+                overrides[key] = metadata.PARSERS[key](overrides[key])
+        names = overrides.get("names") or meta.get("names")
+        shapes = [o.shape for o in outputs]
+        fmt = (
+            overrides.pop("format", None)
+            or meta.get("format")
+            or layouts.guess_format(
+                shapes,
+                num_classes=len(names) if names else None,
+                end2end=export.end2end if export else None,
+                ultralytics=export is not None and export.origin == "ultralytics",
+            )
+        )
         size = overrides.pop("input_size", None) or meta.get("input_size")
         if size is not None:
             h, w = _pair(size)
             input_desc = dataclasses.replace(input_desc, shape=(*input_desc.shape[:2], h, w))
-        nvidia_default = fmt == "yolov3" and "format" not in meta and "anchors" not in meta
+        nvidia_default = fmt == "yolov3" and "format" not in meta and "anchors" not in meta and export is None
         if nvidia_default and min(input_desc.shape[2:]) < 1:
             input_desc = dataclasses.replace(input_desc, shape=(*input_desc.shape[:2], *NVIDIA_YOLOV3_INPUT))
+        conventions: dict[str, Any] = {
+            "letterbox": not nvidia_default,
+            "pad_value": 128 if fmt == "yolov3" else 114,
+            "resize": "bicubic" if nvidia_default else "bilinear",
+        }
         fields: dict[str, Any] = {
             "name": meta.get("name", default_name),
             "format": fmt,
             "input": input_desc,
             "outputs": outputs,
-            "names": meta.get("names") or _default_names(fmt, outputs),
-            "letterbox": meta.get("letterbox", not nvidia_default),
-            "pad_value": meta.get("pad_value", 128 if fmt == "yolov3" else 114),
-            "resize": meta.get("resize", "bicubic" if nvidia_default else "bilinear"),
+            "names": meta.get("names") or layouts.default_names(fmt, shapes),
             "extra": {k: v for k, v in props.items() if k not in metadata.KNOWN_KEYS},
         }
+        if export is not None:
+            conventions.update(metadata.ULTRALYTICS_PREPROCESS)
+            fields["preset"] = "ultralytics" if export.origin == "ultralytics" else "ultralytics-yolov5"
+            fields["stride"] = export.stride or 32
+            fields["rect"] = export.dynamic and export.origin == "ultralytics"
+        fields.update({key: meta.get(key, default) for key, default in conventions.items()})
         if fmt == "yolov3":
-            anchors, masks = _default_anchors(len(outputs))
+            anchors, masks = layouts.default_anchors(len(outputs))
             fields["anchors"] = meta.get("anchors", anchors)
             fields["masks"] = meta.get("masks", masks)
             if "scale_x_y" in meta:
                 fields["scale_x_y"] = meta["scale_x_y"]
         if "input_scale" in meta:
             fields["input_scale"] = meta["input_scale"]
-        for key in ("anchors", "masks", "names", "scale_x_y"):
-            if key in overrides and isinstance(overrides[key], str):
-                overrides[key] = metadata.PARSERS[key](overrides[key])
         fields.update(overrides)
         return cls(**_normalise(fields))
 
@@ -237,42 +272,6 @@ def _tensor_desc(value_info: Any) -> TensorDesc:
     dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else -1 for d in tensor_type.shape.dim)
     dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
     return TensorDesc(value_info.name, dims, dtype)
-
-
-def _guess_format(outputs: tuple[TensorDesc, ...]) -> str:
-    if outputs and all(len(o.shape) == 4 for o in outputs):
-        return "yolov3"
-    if len(outputs) == 1 and len(outputs[0].shape) == 3:
-        _, a, b = outputs[0].shape
-        if b == 6 and 0 < a <= 1000:
-            return "end2end"
-        if a > 0 and b > 0:
-            return "yolov8" if a < b else "yolov5"
-    shapes = [o.shape for o in outputs]
-    raise ModelSpecError(
-        f"cannot tell the output format from output shapes {shapes}",
-        hint=f"set metadata 'format' (or pass format=) to one of {', '.join(FORMATS)}",
-    )
-
-
-def _default_anchors(heads: int) -> tuple[tuple[tuple[float, float], ...], tuple[tuple[int, ...], ...]]:
-    if heads == 2:
-        return TINY_ANCHORS, TINY_MASKS
-    return COCO_ANCHORS, COCO_MASKS[:heads] if heads <= 3 else ()
-
-
-def _default_names(fmt: str, outputs: tuple[TensorDesc, ...]) -> tuple[str, ...]:
-    classes = -1
-    out = outputs[0] if outputs else None
-    if out is not None and fmt == "yolov3" and len(out.shape) == 4 and out.shape[1] > 0:
-        classes = out.shape[1] // 3 - 5
-    elif out is not None and fmt == "yolov5" and out.shape[-1] > 0:
-        classes = out.shape[-1] - 5
-    elif out is not None and fmt == "yolov8" and out.shape[1] > 0:
-        classes = out.shape[1] - 4
-    if classes == 80 or classes < 1:
-        return coco_names()
-    return tuple(str(i) for i in range(classes))
 
 
 def _pair(value: Any) -> tuple[int, int]:
