@@ -205,14 +205,15 @@ def exporter_info(props: Mapping[str, str]) -> ExporterInfo | None:
     if author.startswith("ultralytics") or ("task" in props and "names" in props and "stride" in props):
         args = _literal(props.get("args"))
         args = args if isinstance(args, dict) else {}
-        end2end = _literal(props.get("end2end"))
+        key = _literal(props.get("end2end"))  # absent from older exports (YOLOv10's too)
         nms = bool(args.get("nms", False))
+        end2end = True if nms or key is True else False if key is False else None
         return ExporterInfo(
             origin="ultralytics",
             task=props.get("task", "detect").strip().lower(),
             stride=_int(props.get("stride")),
             batch=_int(props.get("batch")),
-            end2end=(end2end is True or nms) if isinstance(end2end, bool) or nms else None,
+            end2end=end2end,
             dynamic=bool(args.get("dynamic", False)),
             half=bool(args.get("half", False)),
             nms=nms,
