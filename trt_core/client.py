@@ -41,6 +41,14 @@ class ServerError(TrtDetectError):
         super().__init__(message, hint=hint)
 
 
+class ServerUnreachable(ServerError):
+    """No connection, or the connection broke before an answer."""
+
+
+class ServerTimeout(ServerError):
+    """No answer within the client's timeout."""
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
@@ -53,14 +61,14 @@ class Response:
 
 def normalise_url(url: str) -> str:
     """``host:port`` -> ``http://host:port``; no trailing slash.  Raises ``ValueError`` if unusable."""
-    text = url.strip().rstrip("/")
+    text = url.strip()
     if "://" not in text:
         text = "http://" + text
     parts = urllib.parse.urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.netloc.endswith(":"):
         raise ValueError(f"expected http(s)://HOST[:PORT] or HOST:PORT, got {url!r}")
     parts.port  # noqa: B018  (raises ValueError for a bad port)
-    return text
+    return text.rstrip("/")
 
 
 class Client:
@@ -163,7 +171,7 @@ class Client:
             raise self._unreachable(exc) from None
         except TimeoutError:
             connection.close()
-            raise ServerError(
+            raise ServerTimeout(
                 f"no answer from {self.url} within {self.timeout:g} s",
                 hint="raise --timeout, or check the server's load",
             ) from None
@@ -186,7 +194,7 @@ class Client:
 
     def _unreachable(self, exc: BaseException) -> ServerError:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        return ServerError(f"cannot reach {self.url}: {reason}", hint="is the server running? check the URL")
+        return ServerUnreachable(f"cannot reach {self.url}: {reason}", hint="is the server running? check the URL")
 
     def _wait_s(self, response: Response, attempt: int) -> float:
         return min(self.max_wait_s, retry_after_s(response.headers.get("retry-after")) or 0.25 * 2**attempt)
