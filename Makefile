@@ -1,34 +1,53 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-serve
+DEV_STAMP := $(VENV)/.installed-dev
+# Ray Serve's high-throughput mode (HAProxy ingress + gRPC between replicas), as the product
+# ships it; `make serve CLASSIC_PROXY=1` runs Serve's classic Python proxy instead.
+ifeq ($(CLASSIC_PROXY),1)
+SERVE_MODE := RAY_SERVE_ENABLE_HA_PROXY=0 RAY_SERVE_THROUGHPUT_OPTIMIZED=0
+else
+SERVE_MODE := RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_THROUGHPUT_OPTIMIZED=1
+endif
 
-.PHONY: install serve test lint typecheck gpu-test bench clean
+.PHONY: install serve test lint format typecheck gpu-test clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+
+# Serving needs only the serve extra; the tests need the dev extra (which includes it).
+$(SERVE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[serve]"
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev]"
-	touch $(STAMP)
+	touch $@ $(SERVE_STAMP)
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-serve: $(STAMP)
-	RAY_DASHBOARD_ENABLED=0 $(BIN)/serve run serve_config.yaml
+serve: $(SERVE_STAMP)
+	$(SERVE_MODE) RAY_DASHBOARD_ENABLED=0 $(BIN)/serve run serve_config.yaml
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/ruff check trt_core deployments k8s tests benchmarks
+	$(BIN)/ruff format --check trt_core deployments k8s tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -m "not gpu" tests
+	$(SERVE_MODE) $(BIN)/python -m pytest -q -m "not gpu" tests
 
-gpu-test: $(STAMP)
-	$(BIN)/python -m pytest -q -m gpu tests
+gpu-test: $(DEV_STAMP)
+	$(SERVE_MODE) $(BIN)/python -m pytest -q -m gpu tests
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check trt_core deployments k8s tests benchmarks
-	$(BIN)/ruff format --check trt_core deployments k8s tests
+	$(BIN)/ruff format --check trt_core deployments k8s tests benchmarks
 
-typecheck: $(STAMP)
+format: $(DEV_STAMP)
+	$(BIN)/ruff format trt_core deployments k8s tests benchmarks
+
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 clean:

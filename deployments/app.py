@@ -1,39 +1,49 @@
 """The app builder: ``serve run deployments.app:build_app`` or ``import_path`` in a Serve config.
 
-The model spec is read once here and handed to every deployment, so all stages agree.
+The model spec is read once here and handed to every deployment, so all stages agree; the
+capacity of each stage is derived from the cluster (``deployments/sizing.py``) unless the
+args or the config's ``deployments:`` block set it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 from ray.serve import Application, Deployment
 
-from deployments.config import AppArgs
+from deployments.config import AppArgs, IngressSettings
 from deployments.detector import MAX_CONCURRENT_BATCHES, DetectorDeployment
 from deployments.ingress import Ingress
 from deployments.postprocess import Postprocess
 from deployments.preprocess import Preprocess
+from deployments.sizing import Plan, plan_capacity, shortfalls
 from trt_core.models import resolve_model
 from trt_core.prepare import prepare_model
 from trt_core.presets import resolve
 from trt_core.spec import ModelSpec
 
+logger = logging.getLogger("ray.serve")
 
-def cluster_has_gpu() -> bool:
+
+def cluster_resources() -> tuple[float, float]:
+    """CPUs and GPUs of the cluster the app is being deployed on (0, 0 outside Ray)."""
     import ray
 
-    return ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
+    if not ray.is_initialized():
+        return 0.0, 0.0
+    resources = ray.cluster_resources()
+    return float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
 
 
-def detector_placement(args: AppArgs) -> tuple[str, dict[str, Any]]:
-    """The device the Detector runs on, and its ``ray_actor_options``."""
-    use_gpu = args.device == "gpu" or (args.device == "auto" and cluster_has_gpu())
-    options: dict[str, Any] = {"num_cpus": args.detector_cpus}
-    if use_gpu:
-        options["num_gpus"] = 1
-    return ("gpu" if use_gpu else "cpu"), options
+def capacity(args: AppArgs) -> Plan:
+    cpus, gpus = cluster_resources()
+    plan = plan_capacity(args, cpus, gpus)
+    for problem in shortfalls(plan, cpus, gpus):
+        logger.warning("trt-detect capacity: %s; what does not fit stays PENDING until the cluster grows", problem)
+    logger.info("trt-detect capacity on %g CPUs, %g GPUs: %s", cpus, gpus, plan.describe())
+    return plan
 
 
 def _deployment(decorated: object) -> Deployment:
@@ -49,11 +59,18 @@ def build_app(args: AppArgs) -> Application:
     overrides, params = resolve(args.preset, args.spec_overrides, conf=args.conf, iou=args.iou, max_det=args.max_det)
     spec = ModelSpec.from_onnx(model_path, **overrides)
     prepared = prepare_model(model_path, spec, decode_topk=args.decode_topk)
-    device, actor_options = detector_placement(args)
+    plan = capacity(args)
+    stages = plan.stages
+    device = "gpu" if plan.use_gpu else "cpu"
     engine_batch = args.engine_max_batch or args.max_batch_size
     queued = args.max_queued_requests
+
+    def actor_options(name: str, **extra: Any) -> dict[str, Any]:
+        return {"num_cpus": stages[name].num_cpus, **extra}
+
     detector = _deployment(DetectorDeployment).options(
-        ray_actor_options=actor_options,
+        num_replicas=stages["Detector"].replicas,
+        ray_actor_options=actor_options("Detector", **({"num_gpus": 1} if plan.use_gpu else {})),
         # room for every batch in flight at the largest size user_config may raise it to
         max_ongoing_requests=2 * engine_batch * MAX_CONCURRENT_BATCHES,
         user_config={"max_batch_size": args.max_batch_size, "batch_wait_timeout_s": args.batch_wait_timeout_s},
@@ -70,9 +87,17 @@ def build_app(args: AppArgs) -> Application:
         args.batch_padding,
     )
     postprocess = _deployment(Postprocess).options(
+        num_replicas=stages["Postprocess"].replicas,
+        ray_actor_options=actor_options("Postprocess"),
         user_config={"conf": params.conf, "iou": params.iou, "max_det": params.max_det, "agnostic": params.agnostic},
         max_queued_requests=queued,
-    ).bind(prepared.spec, args.max_pixels)
-    preprocess = _deployment(Preprocess).options(max_queued_requests=queued).bind(spec, args.max_pixels)
-    settings = {"max_body_bytes": args.max_body_bytes, "max_pixels": args.max_pixels, "device": device}
-    return _deployment(Ingress).bind(preprocess, detector, postprocess, spec, settings)
+    ).bind(prepared.spec, stages["Postprocess"].num_cpus)
+    preprocess = _deployment(Preprocess).options(
+        num_replicas=stages["Preprocess"].replicas,
+        ray_actor_options=actor_options("Preprocess"),
+        max_queued_requests=queued,
+    ).bind(spec, args.max_pixels, detector, postprocess, stages["Preprocess"].num_cpus)
+    ingress = _deployment(Ingress).options(
+        num_replicas=stages["Ingress"].replicas, ray_actor_options=actor_options("Ingress")
+    )
+    return ingress.bind(preprocess, detector, postprocess, spec, IngressSettings.from_args(args, device))

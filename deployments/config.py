@@ -6,13 +6,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from trt_core.image import DEFAULT_MAX_PIXELS
+from trt_core.params import MAX_DET_LIMIT, DetectParams
+
+_DEFAULTS = DetectParams()
+MAX_BATCH_LIMIT = 256
+
 
 class DetectorUserConfig(BaseModel):
     """Live-tunable batching of the ``Detector`` deployment (``reconfigure``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    max_batch_size: int = Field(8, ge=1, le=256)
+    max_batch_size: int = Field(8, ge=1, le=MAX_BATCH_LIMIT)
     batch_wait_timeout_s: float = Field(0.005, ge=0.0, le=10.0)
 
 
@@ -21,10 +27,10 @@ class PostprocessUserConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    conf: float = Field(0.25, ge=0.0, le=1.0)
-    iou: float = Field(0.45, ge=0.0, le=1.0)
-    max_det: int = Field(300, ge=1, le=10_000)
-    agnostic: bool = False
+    conf: float = Field(_DEFAULTS.conf, ge=0.0, le=1.0)
+    iou: float = Field(_DEFAULTS.iou, ge=0.0, le=1.0)
+    max_det: int = Field(_DEFAULTS.max_det, ge=1, le=MAX_DET_LIMIT)
+    agnostic: bool = _DEFAULTS.agnostic
 
 
 class AppArgs(BaseModel):
@@ -42,8 +48,8 @@ class AppArgs(BaseModel):
     backend_options: dict[str, Any] = Field(default_factory=dict, description="e.g. TensorRT build options")
     conf: float | None = Field(None, ge=0.0, le=1.0)
     iou: float | None = Field(None, ge=0.0, le=1.0)
-    max_det: int | None = Field(None, ge=1, le=10_000)
-    max_batch_size: int = Field(8, ge=1, le=256, description="@serve.batch size; engine profile max")
+    max_det: int | None = Field(None, ge=1, le=MAX_DET_LIMIT)
+    max_batch_size: int = Field(8, ge=1, le=MAX_BATCH_LIMIT, description="@serve.batch size; engine profile max")
     batch_wait_timeout_s: float = Field(0.005, ge=0.0, le=10.0)
     decode_topk: int = Field(
         1000, ge=0, le=100_000, description="decode YOLOv3 heads in the model, keeping the best K (0: on the CPU)"
@@ -51,16 +57,61 @@ class AppArgs(BaseModel):
     batch_padding: Literal["auto", "none", "pow2", "max"] = Field(
         "auto", description="round batches up (auto: pow2 on a GPU, none on the CPU); every size is warmed up"
     )
-    engine_max_batch: int | None = Field(None, ge=1, le=256, description="engine profile max (>= max_batch_size)")
+    engine_max_batch: int | None = Field(None, ge=1, le=MAX_BATCH_LIMIT, description="engine profile max")
+    detector_cpus: float = Field(1.0, gt=0, description="CPUs reserved per Detector replica")
+    # -- capacity: None derives each from the cluster the app is deployed on (deployments/sizing.py)
+    ingress_replicas: int | None = Field(None, ge=1, description="HTTP/handle entry replicas")
+    preprocess_replicas: int | None = Field(None, ge=1, description="decode + resize replicas")
+    postprocess_replicas: int | None = Field(None, ge=1, description="NMS + box mapping replicas")
+    detector_replicas: int | None = Field(None, ge=1, description="inference replicas (default: one per GPU)")
+    stage_cpus: float | None = Field(None, gt=0, description="CPUs per CPU-stage replica")
+    # -- admission control and limits
+    request_timeout_s: float = Field(
+        5.0, gt=0, le=600, description="deadline of one request; past it the caller gets 504 and its work is cancelled"
+    )
+    max_ongoing_images: int = Field(
+        128, ge=1, description="images in flight per Ingress replica; past it HTTP 503 + Retry-After"
+    )
     max_queued_requests: int = Field(
         256, ge=-1, description="requests queued per stage before HTTP 503 + Retry-After (-1: unbounded)"
     )
+    max_images_per_request: int = Field(64, ge=1, description="most images in one multipart request (else 413)")
     max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="larger request bodies get HTTP 413")
-    max_pixels: int = Field(50_000_000, ge=1, description="decoded images over this many pixels get HTTP 413")
-    detector_cpus: float = Field(1.0, gt=0, description="CPUs reserved per Detector replica")
+    body_timeout_s: float = Field(10.0, gt=0, description="a body not received within this gets HTTP 408")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="decoded images over this many pixels get 413")
+    max_request_pixels: int = Field(
+        100_000_000, ge=1, description="total pixels of all images of one request; over it HTTP 413"
+    )
 
     @model_validator(mode="after")
     def _engine_covers_batches(self) -> AppArgs:
         if self.engine_max_batch is not None and self.engine_max_batch < self.max_batch_size:
             raise ValueError("engine_max_batch must be >= max_batch_size")
         return self
+
+
+class IngressSettings(BaseModel):
+    """What the Ingress needs to know (limits, device, deadline), from :class:`AppArgs`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    device: str
+    request_timeout_s: float
+    max_ongoing_images: int
+    max_images_per_request: int
+    max_body_bytes: int
+    body_timeout_s: float
+    max_pixels: int
+    max_request_pixels: int
+
+    @classmethod
+    def from_args(cls, args: AppArgs, device: str) -> IngressSettings:
+        fields = {name: getattr(args, name) for name in cls.model_fields if name != "device"}
+        return cls(device=device, **fields)
+
+
+# Ray Serve's high-throughput mode, which the product ships: HAProxy in front of the Ingress
+# replicas and gRPC between replicas.  Set in the environment of every Ray process (`make
+# serve`, the container image, the RayService); RAY_SERVE_ENABLE_HA_PROXY=0 and
+# RAY_SERVE_THROUGHPUT_OPTIMIZED=0 switch back to the classic Python proxy.
+HIGH_THROUGHPUT_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}

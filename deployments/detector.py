@@ -58,6 +58,7 @@ class DetectorDeployment:
         self.pool = ThreadPoolExecutor(MAX_CONCURRENT_BATCHES, thread_name_prefix="infer")
         self.padding = resolve_padding(batch_padding, self.backend)
         self.max_batch_size = self.backend.info.max_batch
+        self.batch_wait_timeout_s = 0.0
         self.warmed: list[int] = []
         self.batch_sizes: Counter[int] = Counter()
         self.last_ok = time.monotonic()
@@ -86,6 +87,7 @@ class DetectorDeployment:
             await asyncio.get_running_loop().run_in_executor(self.pool, self._warm_up, size)
         batcher.set_max_batch_size(size)
         batcher.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
+        self.batch_wait_timeout_s = config.batch_wait_timeout_s
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005, max_concurrent_batches=MAX_CONCURRENT_BATCHES)
     async def infer(self, items: list[PreprocessedImage]) -> list[InferredImage]:
@@ -120,22 +122,24 @@ class DetectorDeployment:
         return await self.infer(item)
 
     def describe(self) -> dict[str, Any]:
+        """The Detector's part of ``GET /model``."""
         info = self.backend.info
-        batcher: Any = self.infer
         return {
             "backend": info.name,
             "device": info.device,
             "precision": info.precision,
-            "engine_max_batch": info.max_batch,
-            "dynamic_batch": info.dynamic_batch,
             "decode": self.decode,
-            "batch_padding": self.padding,
-            "warmed_batch_sizes": self.warmed,
-            "max_batch_size": batcher._get_max_batch_size(),
-            "batch_wait_timeout_s": batcher._get_batch_wait_timeout_s(),
-            "details": info.details,
-            "batches": dict(sorted(self.batch_sizes.items())),
-            "replica": serve.get_replica_context().replica_id.unique_id,
+            "batch": {
+                "max_batch_size": self.max_batch_size,
+                "batch_wait_timeout_s": self.batch_wait_timeout_s,
+                "engine_max_batch": info.max_batch,
+                "dynamic_batch": info.dynamic_batch,
+                "padding": self.padding,
+                "warmed_batch_sizes": self.warmed,
+                "batches_by_size": dict(sorted(self.batch_sizes.items())),
+            },
+            "backend_details": info.details,
+            "detector_replica": serve.get_replica_context().replica_id.unique_id,
         }
 
     def ping(self) -> str:

@@ -1,31 +1,37 @@
-"""The ingress: HTTP API and Python handle entry point.
+"""The Ingress: the HTTP API and the object Python handle calls reach.
 
-It composes the three stages with ``DeploymentHandle``s and passes each stage's response
-on *un-awaited*, so tensors go Preprocess -> Detector -> Postprocess replica to replica
-through the object store and never through the ingress.
+It parses and validates a request (typed parameters, bounded body, multipart), admits it
+or sheds it (images in flight per replica), hands each image to Preprocess — which passes
+the tensor on to a Detector replica and its output on to Postprocess — and turns the typed
+result into JSON at the edge.  Every request has a deadline; past it, or when one image of
+a multipart request fails, the request's work still queued in any stage is cancelled.
 
 No ``from __future__ import annotations`` here: FastAPI resolves the route signatures
 (``request: Request``) at definition time, inside Serve's class-based ingress.
 """
 
 import asyncio
-import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from ray import serve
-from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
-from ray.serve.handle import DeploymentHandle, DeploymentResponse
+from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deployments.http import error_response, images_from_request, plain_error, query_dict
-from trt_core.errors import TrtDetectError
-from trt_core.params import DetectParams
+from deployments.config import IngressSettings
+from deployments.errors import ErrorEnvelope, as_project_error, envelope
+from deployments.http import BodyLimits, images_from_request
+from deployments.messages import DetectedImage
+from trt_core.errors import DeadlineExceededError, InvalidImageError, OverloadedError
+from trt_core.params import DetectParams, query_changes
 from trt_core.spec import ModelSpec
 
-logger = logging.getLogger("ray.serve")
-HEALTH_TIMEOUT_S = 10.0
+HEALTH_TIMEOUT_S = 1.0
+STAGES = ("Preprocess", "Detector", "Postprocess")
+T = TypeVar("T")
 
 api = FastAPI(
     title="trt-detect",
@@ -34,47 +40,16 @@ api = FastAPI(
 )
 
 
-def project_error(exc: BaseException) -> TrtDetectError | None:
-    """The TrtDetectError behind ``exc``, looking through Ray's task-error wrappers."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return None
-        cause = getattr(seen, "cause", None)
-        if isinstance(cause, TrtDetectError):
-            return cause
-        if isinstance(seen, TrtDetectError) and not hasattr(seen, "cause"):
-            return seen
-        seen = cause if isinstance(cause, BaseException) else seen.__cause__
-    return None
+api.add_middleware(ErrorEnvelope)
 
 
-def _query_value(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return envelope(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
 
 
-def overload_error(exc: BaseException) -> BaseException | None:
-    """A BackPressureError / DeploymentUnavailableError behind ``exc``, if any."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None or isinstance(seen, BackPressureError | DeploymentUnavailableError):
-            return seen
-        cause = getattr(seen, "cause", None)
-        seen = cause if isinstance(cause, BaseException) else seen.__cause__
-    return None
-
-
-def http_error(exc: BaseException) -> JSONResponse:
-    error = project_error(exc)
-    if error is not None:
-        return error_response(error)
-    if overload_error(exc) is not None:
-        return plain_error(503, "overloaded", f"the service is at capacity: {exc}", **{"Retry-After": "1"})
-    logger.exception("unexpected error while handling a request", exc_info=exc)
-    return plain_error(500, "internal", f"{type(exc).__name__}: {exc}")
-
-
-@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=256)
+@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=1024)
 @serve.ingress(api)
 class Ingress:
     def __init__(
@@ -83,105 +58,114 @@ class Ingress:
         detector: DeploymentHandle,
         postprocess: DeploymentHandle,
         spec: ModelSpec,
-        settings: dict[str, Any],
+        settings: IngressSettings,
     ) -> None:
         self.preprocess = preprocess
-        self.detector = detector
-        self.postprocess = postprocess
+        self.stages = dict(zip(STAGES, (preprocess, detector, postprocess)))
         self.spec = spec
         self.settings = settings
-        self.max_body_bytes = int(settings["max_body_bytes"])
+        self.limits = BodyLimits(
+            settings.max_body_bytes, settings.body_timeout_s, settings.max_images_per_request,
+            settings.max_request_pixels,
+        )
+        self.ongoing_images = 0
 
     # -- the pipeline ---------------------------------------------------------------------
-    def _submit(self, image: Any, query: dict[str, str]) -> DeploymentResponse:
-        prepared = self.preprocess.remote(image)
-        inferred = self.detector.remote(prepared)
-        response = self.postprocess.remote(inferred, query)
-        assert isinstance(response, DeploymentResponse)
-        return response
+    def _changes(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Validated request parameters (422 before any work starts); the rest stay the live defaults."""
+        DetectParams().replace(**given).check_classes(self.spec.num_classes)
+        return given
 
-    async def _detect_one(self, image: Any, query: dict[str, str]) -> dict[str, Any]:
+    async def _admitted(self, images: int, work: Callable[[], Awaitable[T]]) -> T:
+        """Run ``work`` for ``images`` images within the deadline, or shed it (503) when full."""
+        if self.ongoing_images + images > self.settings.max_ongoing_images:
+            raise OverloadedError(
+                f"{self.ongoing_images} images in flight on this replica, the limit is "
+                f"{self.settings.max_ongoing_images}",
+                hint="retry after the Retry-After seconds",
+            )
+        self.ongoing_images += images
+        try:
+            return await asyncio.wait_for(work(), self.settings.request_timeout_s)
+        except asyncio.TimeoutError:
+            raise DeadlineExceededError(
+                f"the request did not finish within {self.settings.request_timeout_s:g} s; its work was cancelled"
+            ) from None
+        finally:
+            self.ongoing_images -= images
+
+    async def _detect_all(self, images: list[Any], changes: dict[str, Any]) -> list[dict[str, Any]]:
+        """Detect in every image; the first failure cancels the others (nothing left running)."""
         start = time.perf_counter()
-        result: dict[str, Any] = await self._submit(image, query)
-        result["timing_ms"]["total"] = round((time.perf_counter() - start) * 1e3, 3)
-        return result
 
-    @staticmethod
-    def _validated_query(query: dict[str, Any]) -> dict[str, str]:
-        DetectParams().with_query(query)  # raises InvalidRequestError (422) before any work starts
-        return {k: str(v) for k, v in query.items()}
+        async def one(image: Any) -> dict[str, Any]:
+            detected: DetectedImage = await self.preprocess.remote(image, changes)
+            return detected.to_dict(self.spec.name, round((time.perf_counter() - start) * 1e3, 3))
+
+        tasks = [asyncio.ensure_future(one(image)) for image in images]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for task in tasks:
+                task.cancel()
 
     # -- Python handle API ----------------------------------------------------------------
-    async def detect(self, image: Any, **query: Any) -> dict[str, Any]:
+    async def detect(self, image: Any, **params: Any) -> dict[str, Any]:
         """``handle.detect.remote(bytes | ndarray | PIL.Image, conf=..., ...)`` -> the JSON dict."""
-        given = {k: _query_value(v) for k, v in query.items() if v is not None}
         try:
-            return await self._detect_one(image, self._validated_query(given))
+            changes = self._changes({k: v for k, v in params.items() if v is not None})
+            results = await self._admitted(1, lambda: self._detect_all([image], changes))
         except Exception as exc:
-            raise (project_error(exc) or exc) from None
+            raise (as_project_error(exc) or exc) from None
+        return results[0]
 
     # -- HTTP API ---------------------------------------------------------------------------
     @api.post("/detect", summary="Detect objects in one image (raw body) or several (multipart 'image')")
     async def http_detect(self, request: Request) -> Response:
-        try:
-            query = self._validated_query(query_dict(request))
-            images, multipart = await images_from_request(request, self.max_body_bytes)
-            results = await asyncio.gather(*(self._detect_one(image, query) for image in images))
-        except Exception as exc:
-            return http_error(exc)
-        return JSONResponse({"results": list(results)} if multipart else results[0])
+        changes = self._changes(query_changes(request.query_params))
+        images, multipart = await images_from_request(request, self.limits)
+        results = await self._admitted(len(images), lambda: self._detect_all(images, changes))
+        return JSONResponse({"results": results} if multipart else results[0])
 
     @api.post("/annotate", summary="Draw the detections on the image (JPEG, or PNG with Accept: image/png)")
     async def http_annotate(self, request: Request) -> Response:
         fmt = "png" if "image/png" in request.headers.get("accept", "") else "jpeg"
-        try:
-            query = self._validated_query(query_dict(request))
-            images, _ = await images_from_request(request, self.max_body_bytes)
-            if len(images) != 1:
-                return plain_error(400, "invalid_request", f"/annotate takes one image, got {len(images)}")
-            picture: bytes = await self.postprocess.annotate.remote(images[0], self._submit(images[0], query), fmt)
-        except Exception as exc:
-            return http_error(exc)
+        changes = self._changes(query_changes(request.query_params))
+        images, _ = await images_from_request(request, self.limits)
+        if len(images) != 1:
+            raise InvalidImageError(f"/annotate takes one image, got {len(images)}")
+        picture: bytes = await self._admitted(1, lambda: self.preprocess.annotate.remote(images[0], changes, fmt))
         return Response(picture, media_type=f"image/{fmt}")
 
-    @api.get("/healthz", summary="200 when every deployment answers")
-    async def healthz(self) -> Response:
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(
-                    self.preprocess.ping.remote(), self.detector.ping.remote(), self.postprocess.ping.remote()
-                ),
-                HEALTH_TIMEOUT_S,
-            )
-        except Exception as exc:
-            return plain_error(503, "unavailable", f"a deployment is not serving: {exc}", **{"Retry-After": "5"})
+    @api.get("/livez", summary="200 while this Ingress replica answers (liveness)")
+    async def livez(self) -> Response:
         return JSONResponse({"status": "ok"})
+
+    @api.get("/healthz", summary="200 when every stage answers within a second (readiness)")
+    async def healthz(self) -> Response:
+        async def ping(handle: DeploymentHandle) -> str:
+            result: str = await handle.ping.remote()
+            return result
+
+        names = list(self.stages)
+        answers = await asyncio.gather(
+            *(asyncio.wait_for(ping(h), HEALTH_TIMEOUT_S) for h in self.stages.values()), return_exceptions=True
+        )
+        failing = [name for name, answer in zip(names, answers) if isinstance(answer, BaseException)]
+        if failing:
+            reasons = {name: type(a).__name__ for name, a in zip(names, answers) if isinstance(a, BaseException)}
+            detail = ", ".join(f"{name} ({reasons[name]})" for name in failing)
+            return envelope(503, "unavailable", f"not serving: {detail}")
+        return JSONResponse({"status": "ok"})
+
+    @api.get("/readyz", summary="Same as /healthz (readiness)")
+    async def readyz(self) -> Response:
+        return await self.healthz()
 
     @api.get("/model", summary="The model, backend, precision, device and batch settings")
     async def model(self) -> Response:
-        try:
-            detector, defaults = await asyncio.gather(
-                self.detector.describe.remote(), self.postprocess.defaults_dict.remote()
-            )
-        except Exception as exc:
-            return http_error(exc)
-        return JSONResponse(
-            {
-                **self.spec.to_dict(),
-                "backend": detector["backend"],
-                "precision": detector["precision"],
-                "device": detector["device"],
-                "decode": detector["decode"],
-                "batch": {
-                    "max_batch_size": detector["max_batch_size"],
-                    "batch_wait_timeout_s": detector["batch_wait_timeout_s"],
-                    "engine_max_batch": detector["engine_max_batch"],
-                    "dynamic_batch": detector["dynamic_batch"],
-                    "batches_by_size": detector["batches"],
-                },
-                "defaults": defaults,
-                "limits": {"max_body_bytes": self.max_body_bytes, "max_pixels": self.settings["max_pixels"]},
-                "backend_details": detector["details"],
-                "detector_replica": detector["replica"],
-            }
+        detector, defaults = await asyncio.gather(
+            self.stages["Detector"].describe.remote(), self.stages["Postprocess"].defaults_dict.remote()
         )
+        limits = self.settings.model_dump(exclude={"device"})
+        return JSONResponse({**self.spec.to_dict(), **detector, "defaults": defaults, "limits": limits})

@@ -1,35 +1,75 @@
-"""``Preprocess`` (CPU): image bytes/array -> compact uint8 tensor + geometry."""
+"""``Preprocess`` (CPU): image -> uint8 tensor, then hands it on down the pipeline.
+
+Each request's tensor goes from here straight to a Detector replica and the Detector's
+compact output straight to a Postprocess replica; only the small typed result comes back
+through the Ingress.  (With Serve's gRPC transport, handle calls pass values, so a chain
+composed in the Ingress would carry every tensor in and out of it.)  Decoding runs on this
+replica's own threads, never on its event loop, which keeps serving the awaits of the
+requests in flight downstream.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ray import serve
 from ray.serve import metrics
+from ray.serve.handle import DeploymentHandle
 
-from deployments.messages import PreprocessedImage
+from deployments.messages import DetectedImage, InferredImage, PreprocessedImage
+from trt_core.annotate import draw, encode
+from trt_core.image import load_rgb
 from trt_core.preprocess import preprocess
 from trt_core.spec import ModelSpec
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=8)
+@serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=64)
 class Preprocess:
-    def __init__(self, spec: ModelSpec, max_pixels: int) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        max_pixels: int,
+        detector: DeploymentHandle,
+        postprocess: DeploymentHandle,
+        num_cpus: float = 1.0,
+    ) -> None:
         self.spec = spec
         self.max_pixels = max_pixels
+        self.detector = detector
+        self.postprocess = postprocess
+        self.pool = ThreadPoolExecutor(max(1, math.floor(num_cpus)), thread_name_prefix="preprocess")
         self.latency = metrics.Histogram(
             "trt_detect_preprocess_ms",
             description="Decode + letterbox time per image (ms).",
             boundaries=[0.5, 1, 2, 5, 10, 20, 50, 100, 200],
         )
 
-    def __call__(self, image: Any) -> PreprocessedImage:
+    def _prepare(self, image: Any) -> PreprocessedImage:
         start = time.perf_counter()
         prepared = preprocess(image, self.spec, max_pixels=self.max_pixels)
         elapsed = (time.perf_counter() - start) * 1e3
         self.latency.observe(elapsed)
         return PreprocessedImage(prepared.tensor, prepared.geometry, {"preprocess": elapsed})
+
+    async def _downstream(self, prepared: PreprocessedImage, changes: dict[str, Any]) -> DetectedImage:
+        inferred: InferredImage = await self.detector.remote(prepared)
+        detected: DetectedImage = await self.postprocess.remote(inferred, changes)
+        return detected
+
+    async def __call__(self, image: Any, changes: dict[str, Any]) -> DetectedImage:
+        prepared = await asyncio.get_running_loop().run_in_executor(self.pool, self._prepare, image)
+        return await self._downstream(prepared, changes)
+
+    async def annotate(self, image: Any, changes: dict[str, Any], fmt: str) -> bytes:
+        """The image with its detections drawn, encoded as ``fmt`` (decoded once, full size)."""
+        loop = asyncio.get_running_loop()
+        rgb = await loop.run_in_executor(self.pool, lambda: load_rgb(image, max_pixels=self.max_pixels))
+        detected = await self._downstream(await loop.run_in_executor(self.pool, self._prepare, rgb), changes)
+        return await loop.run_in_executor(self.pool, lambda: encode(draw(rgb, detected.detections), fmt))
 
     def ping(self) -> str:
         return "ok"

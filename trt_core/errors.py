@@ -82,3 +82,24 @@ class RequestTooLargeError(InvalidRequestError):
 
     code = "payload_too_large"
     http_status = 413
+
+
+class OverloadedError(TrtDetectError):
+    """The service is at capacity; the caller should retry after ``Retry-After`` seconds."""
+
+    code = "overloaded"
+    http_status = 503
+
+
+class DeadlineExceededError(TrtDetectError):
+    """The request did not finish within its deadline; its work was cancelled."""
+
+    code = "deadline_exceeded"
+    http_status = 504
+
+
+class RequestTimeoutError(InvalidRequestError):
+    """The client did not send the request body in time."""
+
+    code = "request_timeout"
+    http_status = 408

@@ -33,29 +33,68 @@ class DetectParams:
             raise InvalidRequestError(f"classes must be class ids from 0 to {MAX_CLASS_ID - 1}, got {given}")
 
     def replace(self, **changes: Any) -> DetectParams:
-        """A copy with the non-``None`` values of ``changes`` applied."""
+        """A copy with the non-``None`` values of ``changes`` applied (typed values, or their
+        query-string spelling: ``conf="0.5"``, ``classes="0,2"``)."""
         given = {k: v for k, v in changes.items() if v is not None}
+        unknown = set(given) - set(QUERY_KEYS)
+        if unknown:
+            raise InvalidRequestError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+        text = {k: v for k, v in given.items() if isinstance(v, str)}
+        given.update(query_changes(text))
+        if isinstance(given.get("classes"), str):  # an empty string: no filter
+            given.pop("classes")
         if "classes" in given:
-            given["classes"] = tuple(int(c) for c in given["classes"])
+            given["classes"] = tuple(_integer("classes", c) for c in given["classes"])
+        for key, kind in (("conf", float), ("iou", float), ("max_det", int)):
+            if key in given and (isinstance(given[key], bool) or not isinstance(given[key], int | float)):
+                raise InvalidRequestError(f"{key} must be a number, got {given[key]!r}")
+            if key in given and kind is int and given[key] != int(given[key]):
+                raise InvalidRequestError(f"{key} must be an integer, got {given[key]!r}")
         return dataclasses.replace(self, **given)
 
     def with_query(self, query: Mapping[str, str]) -> DetectParams:
         """Apply HTTP query parameters (``conf``, ``iou``, ``max_det``, ``classes``, ``agnostic``)."""
-        unknown = set(query) - {"conf", "iou", "max_det", "classes", "agnostic"}
-        if unknown:
-            raise InvalidRequestError(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
-        changes: dict[str, Any] = {}
-        if "conf" in query:
-            changes["conf"] = _number(query, "conf", float)
-        if "iou" in query:
-            changes["iou"] = _number(query, "iou", float)
-        if "max_det" in query:
-            changes["max_det"] = _number(query, "max_det", int)
-        if query.get("classes", "").strip():  # an empty value means no filter
-            changes["classes"] = parse_classes(query["classes"])
-        if "agnostic" in query:
-            changes["agnostic"] = query["agnostic"].strip().lower() in ("1", "true", "yes")
-        return self.replace(**changes)
+        return self.replace(**query_changes(query))
+
+    def check_classes(self, num_classes: int) -> DetectParams:
+        """``self``, or :class:`InvalidRequestError` when ``classes`` names an id the model lacks."""
+        if self.classes is not None and any(c >= num_classes for c in self.classes):
+            raise InvalidRequestError(
+                f"classes must be class ids from 0 to {num_classes - 1} for this model, got {list(self.classes)}"
+            )
+        return self
+
+
+QUERY_KEYS = ("conf", "iou", "max_det", "classes", "agnostic")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def query_changes(query: Mapping[str, str]) -> dict[str, Any]:
+    """The typed values of the HTTP query parameters given (unknown or malformed ones raise)."""
+    unknown = set(query) - set(QUERY_KEYS)
+    if unknown:
+        raise InvalidRequestError(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+    changes: dict[str, Any] = {}
+    if "conf" in query:
+        changes["conf"] = _number(query, "conf", float)
+    if "iou" in query:
+        changes["iou"] = _number(query, "iou", float)
+    if "max_det" in query:
+        changes["max_det"] = _number(query, "max_det", int)
+    if query.get("classes", "").strip():  # an empty value means no filter
+        changes["classes"] = parse_classes(query["classes"])
+    if "agnostic" in query:
+        flag = query["agnostic"].strip().lower()
+        if flag not in _TRUE + _FALSE:
+            raise InvalidRequestError(f"agnostic must be true or false, got {query['agnostic']!r}")
+        changes["agnostic"] = flag in _TRUE
+    return changes
+
+
+def _integer(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise InvalidRequestError(f"{key} must be integer ids, got {value!r}")
+    return int(value)
 
 
 def parse_classes(text: str) -> tuple[int, ...]:

@@ -1,0 +1,245 @@
+"""The served app against its own GPU, in one run, driven by an independent load generator.
+
+    python benchmarks/serve_bench.py --hey /path/to/hey [--model M.onnx] [--seconds 12]
+        [--concurrency 64] [--arg max_batch_size=32 ...] [--multipart 8] [--classic] [--out DIR]
+
+In this order, on one machine, with nothing else of ours running:
+1. bare backend: the inference backend alone on ready uint8 batches at the served batch size
+   (two threads, as the Detector replica runs two batches at a time) — the ceiling of the GPU;
+2. no-op Serve app (benchmarks/noop_app.py) in the same proxy mode, with as many Ingress
+   replicas as the app gets — the ceiling of Ray Serve's HTTP path on this machine;
+3. the app, ``serve_config.yaml`` as shipped (capacity derived from the machine; ``--arg``
+   overrides an ``args:`` entry) at 640x480 and 1920x1080 JPEG (q90), and optionally
+   multipart requests of ``--multipart`` images.
+Load: ``hey -z SECONDS -c CONCURRENCY`` (a Go program, not a Python loop on the measured
+cores) with per-request CSV output; only 2xx responses count as throughput, latency
+percentiles are of 2xx responses, other statuses are counted apart (status "0": a transport
+error, e.g. a refused or reset connection).
+Prints a markdown table with the ratios; writes ``bench.json`` and ``bench.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from deployments.config import HIGH_THROUGHPUT_ENV  # noqa: E402
+
+SIZES = {"640x480": (640, 480), "1920x1080": (1920, 1080)}
+
+
+def jpeg_of_size(width: int, height: int) -> bytes:
+    """A demo sample (real shapes to detect) resized to ``width x height``, JPEG q90."""
+    sample = REPO / "models" / "shapes-yolov3-tiny" / "samples" / "shapes_0.jpg"
+    buffer = io.BytesIO()
+    Image.open(sample).convert("RGB").resize((width, height), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def multipart_body(images: list[bytes], boundary: str = "trtdetectbenchboundary") -> tuple[bytes, str]:
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{i}.jpg"\r\n'
+        f"Content-Type: image/jpeg\r\n\r\n".encode() + data + b"\r\n"
+        for i, data in enumerate(images)
+    ]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def run_hey(hey: str, url: str, body: bytes, content_type: str, seconds: float, concurrency: int) -> dict[str, Any]:
+    """``hey`` against ``url``; throughput and percentiles of 2xx only, other outcomes counted."""
+    with tempfile.NamedTemporaryFile(suffix=".bin") as payload:
+        payload.write(body)
+        payload.flush()
+        command = [hey, "-z", f"{seconds}s", "-c", str(concurrency), "-m", "POST", "-T", content_type,
+                   "-D", payload.name, "-o", "csv", url]
+        out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120).stdout
+    rows = [line.split(",") for line in out.splitlines()[1:] if line.count(",") >= 7]
+    statuses: dict[str, int] = {}
+    ok_latency: list[float] = []
+    end = 0.0
+    for row in rows:
+        latency, status, offset = float(row[0]), row[6], float(row[7])
+        statuses[status] = statuses.get(status, 0) + 1
+        end = max(end, offset + latency)
+        if status.startswith("2"):
+            ok_latency.append(latency * 1e3)
+    wall = max(end, 1e-9)
+    ok = np.asarray(ok_latency) if ok_latency else np.zeros(1)
+    return {
+        "requests_per_s_2xx": len(ok_latency) / wall,
+        "p50_ms": float(np.percentile(ok, 50)),
+        "p90_ms": float(np.percentile(ok, 90)),
+        "p99_ms": float(np.percentile(ok, 99)),
+        "statuses": statuses,
+        "wall_s": wall,
+    }
+
+
+def bare_backend(model: str | None, batch: int, seconds: float) -> float:
+    """Images/s of the backend alone on ready uint8 batches, two threads like the replica."""
+    from trt_core import Detector
+
+    with Detector.from_onnx(model, device="gpu", max_batch=batch) as detector:
+        tensor = detector.preprocess(jpeg_of_size(640, 480)).tensor
+        batch_array = np.ascontiguousarray(np.stack([tensor] * batch))
+        for _ in range(10):
+            detector.backend.infer(batch_array)
+        done = [0, 0]
+        stop = time.perf_counter() + seconds
+
+        def loop(slot: int) -> None:
+            while time.perf_counter() < stop:
+                detector.backend.infer(batch_array)
+                done[slot] += batch
+
+        threads = [threading.Thread(target=loop, args=(i,)) for i in range(2)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sum(done) / (time.perf_counter() - start)
+
+
+def wait_healthy(url: str, timeout_s: float = 600) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except Exception:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{url} did not become healthy")
+
+
+def deploy_app(args: dict[str, Any], port: int) -> None:
+    import yaml
+    from ray.serve._private import api as serve_api
+    from ray.serve.schema import ServeDeploySchema
+
+    config = yaml.safe_load((REPO / "serve_config.yaml").read_text())
+    config["http_options"]["port"] = port
+    config["applications"][0]["args"].update(args)
+    schema = ServeDeploySchema.model_validate(config)
+    client = serve_api.serve_start(http_options=config["http_options"], proxy_location=schema.proxy_location)
+    client.deploy_apps(schema)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hey", required=True)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--seconds", type=float, default=12)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--arg", action="append", default=[], help="an app arg, key=value (YAML value)")
+    parser.add_argument("--multipart", type=int, default=0)
+    parser.add_argument("--classic", action="store_true", help="Serve's classic proxy instead of HAProxy + gRPC")
+    parser.add_argument("--skip-bare", action="store_true")
+    parser.add_argument("--skip-noop", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("bench-out"))
+    opts = parser.parse_args(argv)
+    import yaml
+
+    app_args: dict[str, Any] = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in opts.arg)}
+    if opts.model:
+        app_args["model"] = opts.model
+    mode = {k: "0" for k in HIGH_THROUGHPUT_ENV} if opts.classic else HIGH_THROUGHPUT_ENV
+    os.environ.update(mode)
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    opts.out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"mode": "classic" if opts.classic else "high-throughput", "args": app_args,
+                              "concurrency": opts.concurrency, "seconds": opts.seconds, "command": sys.argv}
+    batch = int(app_args.get("max_batch_size", 8))
+    if not opts.skip_bare:
+        report["bare_images_per_s"] = bare_backend(app_args.get("model"), batch, opts.seconds)
+        print(f"bare backend, batch {batch}: {report['bare_images_per_s']:.0f} images/s", flush=True)
+
+    import ray
+    from ray import serve
+
+    from deployments.app import capacity
+    from deployments.config import AppArgs
+
+    ray.init(include_dashboard=False, log_to_driver=False)
+    plan = capacity(AppArgs.model_validate(app_args))
+    report["plan"] = plan.describe()
+    images = {name: jpeg_of_size(*size) for name, size in SIZES.items()}
+    port = 8000
+    url = f"http://127.0.0.1:{port}"
+    if not opts.skip_noop:
+        from benchmarks.noop_app import NoopIngress
+
+        serve.start(http_options={"host": "0.0.0.0", "port": port})
+        serve.run(NoopIngress.options(num_replicas=plan.stages["Ingress"].replicas).bind(), name="noop",
+                  route_prefix="/")
+        report["noop"] = {name: run_hey(opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency)
+                          for name, data in images.items()}
+        print("no-op:", {k: round(v["requests_per_s_2xx"]) for k, v in report["noop"].items()}, flush=True)
+        serve.delete("noop")
+    deploy_app(app_args, port)
+    wait_healthy(url + "/healthz")
+    for data in images.values():  # warm every replica's caches
+        run_hey(opts.hey, url + "/detect", data, "image/jpeg", 3, opts.concurrency)
+    report["app"] = {name: run_hey(opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency)
+                     for name, data in images.items()}
+    if opts.multipart:
+        for name, data in images.items():
+            body, content_type = multipart_body([data] * opts.multipart)
+            result = run_hey(opts.hey, url + "/detect", body, content_type, opts.seconds, opts.concurrency)
+            result["images_per_s_2xx"] = result["requests_per_s_2xx"] * opts.multipart
+            report["app"][f"{name} x{opts.multipart} multipart"] = result
+    serve.shutdown()
+    ray.shutdown()
+    (opts.out / "bench.json").write_text(json.dumps(report, indent=2))
+    table = render(report)
+    (opts.out / "bench.md").write_text(table)
+    print(table)
+    return 0
+
+
+def render(report: dict[str, Any]) -> str:
+    bare = report.get("bare_images_per_s")
+    lines = [
+        f"mode {report['mode']}, concurrency {report['concurrency']}, {report['seconds']} s per run, plan: "
+        f"{report['plan']}, args {report['args']}",
+        "",
+        "| run | images/s (2xx) | p50 ms | p90 ms | p99 ms | statuses | vs bare | vs no-op |",
+        "|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    if bare:
+        lines.append(f"| bare backend | {bare:.0f} | | | | | 1.00 | |")
+    noop = report.get("noop", {})
+    for name, r in noop.items():
+        lines.append(f"| no-op Serve app, {name} | {r['requests_per_s_2xx']:.0f} | {r['p50_ms']:.1f} | "
+                     f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['statuses']} | | 1.00 |")
+    for name, r in report["app"].items():
+        rate = r.get("images_per_s_2xx", r["requests_per_s_2xx"])
+        size = name.split(" ")[0]
+        vs_bare = f"{rate / bare:.2f}" if bare else ""
+        vs_noop = f"{rate / noop[size]['requests_per_s_2xx']:.2f}" if size in noop else ""
+        lines.append(f"| app, {name} | {rate:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | "
+                     f"{r['statuses']} | {vs_bare} | {vs_noop} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
