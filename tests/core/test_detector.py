@@ -118,6 +118,14 @@ def test_device_decode_equals_host_decode(tiny_model: Path) -> None:
         assert_same(a, b)
 
 
+def test_recipe_argument_replaces_decode_topk(tiny_model: Path) -> None:
+    from trt_core.graph import GraphRecipe
+
+    det = Detector.from_onnx(tiny_model, backend="onnxruntime", recipe=GraphRecipe(decode="device", topk=9))
+    assert det.decode == "device" and det.spec.outputs[0].shape[1:] == (9, 6)
+    assert Detector.from_onnx(tiny_model, backend="onnxruntime", recipe=GraphRecipe(decode="host")).decode == "host"
+
+
 def test_batch_padding_sizes() -> None:
     from trt_core.batching import batch_sizes, run_size
 

@@ -43,11 +43,13 @@ class FakeParser:
 
 
 def test_parser_errors_name_the_nodes() -> None:
-    parser = FakeParser([
-        FakeError(12, "yolo_head/Sigmoid_3", "NonMaxSuppression", "no importer", "UNSUPPORTED_NODE"),
-        FakeError(-1, "", "", "model is invalid", "INVALID_GRAPH"),
-        FakeError(4, "", "", "bad attribute", "INVALID_NODE"),
-    ])
+    parser = FakeParser(
+        [
+            FakeError(12, "yolo_head/Sigmoid_3", "NonMaxSuppression", "no importer", "UNSUPPORTED_NODE"),
+            FakeError(-1, "", "", "model is invalid", "INVALID_GRAPH"),
+            FakeError(4, "", "", "bad attribute", "INVALID_NODE"),
+        ]
+    )
     lines = parser_errors(parser)
     assert lines == [
         "node 'yolo_head/Sigmoid_3' (NonMaxSuppression, #12): no importer [UNSUPPORTED_NODE]",
@@ -128,3 +130,46 @@ def test_cli_build_reports_failures_in_one_line(run_with_trt: Callable[[int, str
     assert not (tmp_path / "m.engine").exists()
     kind, text = out["--cache"]  # the cache keys on the GPU, which needs pycuda
     assert kind == "BackendUnavailableError" and "pycuda" in text and "trt-detect[gpu]" in text
+
+
+BUILD_PREPARED_WITH_STUBS = """
+import json
+from trt_core.errors import EngineBuildError
+from trt_core.graph import GraphRecipe, prepare_graph
+from trt_core.spec import ModelSpec
+from trt_core.trt.builder import build_engine
+from trt_core.trt.options import BuildOptions
+from trt_core.trt.synthetic import yolo_like_model
+model = yolo_like_model()
+graph = prepare_graph(model, ModelSpec.from_onnx_model(model), GraphRecipe(topk=50))
+out = {"decode": graph.decode}
+for precision in ("fp32", "fp16"):
+    try:
+        build_engine(graph, BuildOptions(precision=precision, max_batch=4))
+        out[precision] = "built?!"
+    except EngineBuildError as exc:
+        out[precision] = exc.message
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("major", [10, 11])
+def test_prepared_graphs_reach_the_builder(run_with_trt: Callable[[int, str], Any], major: int) -> None:
+    """A PreparedGraph (decode + top-K in it; fp16 added for TensorRT 11) goes through the real
+    bindings up to the builder, which cannot be created without TensorRT's libraries."""
+    out = run_with_trt(major, BUILD_PREPARED_WITH_STUBS)
+    assert out["decode"] == "device"
+    assert out["fp32"].startswith("failed to create the TensorRT builder")
+    assert out["fp16"].startswith("failed to create the TensorRT builder")
+
+
+def test_prepare_onnx_of_a_prepared_graph() -> None:
+    from trt_core.graph import GraphRecipe, prepare_graph, with_fp16
+    from trt_core.spec import ModelSpec
+    from trt_core.trt.builder import prepare_onnx
+    from trt_core.trt.synthetic import yolo_like_model
+
+    model = yolo_like_model()
+    graph = prepare_graph(model, ModelSpec.from_onnx_model(model), GraphRecipe(topk=50))
+    assert prepare_onnx(graph, input_scale=0.5, fp16_graph=False) == graph.model  # built as given
+    assert prepare_onnx(graph, input_scale=0.5, fp16_graph=True) == with_fp16(graph).model

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from trt_core.errors import EngineBuildError, ModelLoadError
+from trt_core.graph import GraphRecipe
 from trt_core.trt.cache import EngineCache, EngineKey, atomic_write, default_cache_dir
 from trt_core.trt.options import BuildOptions
 
@@ -59,10 +60,44 @@ def test_every_component_changes_the_key() -> None:
         make_key(options=BuildOptions(max_batch=8, input_hw=(320, 320))),
         make_key(recipe={"version": 2, "fp16": None, "uint8_input_scale": "0.00392"}),
         make_key(recipe={"version": 1, "fp16": "onnx-fp16", "uint8_input_scale": "0.00392"}),
+        make_key(graph=GraphRecipe().key()),
+        make_key(graph=GraphRecipe(topk=300).key()),
+        make_key(graph=GraphRecipe(decode="host").key()),
     ]
     digests = {k.digest for k in variants}
     assert base.digest not in digests and len(digests) == len(variants)
     assert len({k.filename for k in [base, *variants]}) == len(variants) + 1
+
+
+def test_a_key_without_graph_recipe_keeps_its_digest() -> None:
+    """Engines cached before graph recipes joined the key (and keys made without one) are still found."""
+    assert "graph" not in make_key().fields() and make_key(graph={}).digest == make_key().digest
+    assert make_key(graph=GraphRecipe().key()).fields()["graph"]["topk"] == GraphRecipe().topk
+
+
+def test_engine_key_of_a_prepared_graph(tiny_model: Path) -> None:
+    """What the TensorRT backend (and ``trt-detect build``) use: the final graph's bytes, its
+    spec's name and scale, the graph recipe; real ``BuildOptions``, a TensorRT version string."""
+    from types import SimpleNamespace
+
+    from trt_core.graph import prepare_graph
+    from trt_core.spec import ModelSpec
+    from trt_core.trt.builder import engine_key
+
+    spec = ModelSpec.from_onnx(tiny_model)
+    trt = SimpleNamespace(__version__="10.16.1.11")  # only the version is read for fp32
+    keys = [
+        engine_key(
+            prepare_graph(tiny_model, spec, recipe),
+            BuildOptions(max_batch=4),
+            trt=trt,
+            gpu_name="g",
+            compute_capability=(9, 0),
+        )
+        for recipe in (GraphRecipe(), GraphRecipe(topk=10), GraphRecipe(decode="host"))
+    ]
+    assert len({k.digest for k in keys}) == 3
+    assert keys[0].graph == GraphRecipe().key() and keys[0].model_name == spec.name
 
 
 def test_key_is_stable_and_ignores_non_engine_settings() -> None:

@@ -42,7 +42,7 @@ def rewrite_io(model: Any, *, input_scale: float, uint8_input: bool = True, fp16
     if fp16:
         from trt_core.trt.fp16 import convert_to_fp16
 
-        model = convert_to_fp16(model, keep_fp32=lambda name: name.startswith(PREFIX))
+        model = convert_to_fp16(model, keep_tail=lambda name: name.startswith(PREFIX))
     return model
 
 

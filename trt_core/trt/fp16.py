@@ -16,11 +16,14 @@ from typing import Any
 from trt_core.errors import EngineBuildError
 
 
-def convert_to_fp16(model: Any, *, keep_fp32: Callable[[str], bool] | None = None) -> Any:
+def convert_to_fp16(model: Any, *, keep_tail: Callable[[str], bool] | None = None) -> Any:
     """Return an fp16 copy of ``model`` (an ``onnx.ModelProto``), with unchanged I/O types.
 
-    Nodes whose name ``keep_fp32`` accepts stay in float32 (e.g. the box decode, whose
-    pixel coordinates fp16 would round to half a pixel).
+    Nodes whose name ``keep_tail`` accepts — a tail of the graph that only the graph's
+    outputs depend on, such as the box decode, whose pixel coordinates fp16 would round to
+    an eighth of a pixel — are cut off before the conversion and put back unchanged in
+    float32, fed by the converted body's float32 outputs.  (The converter's own block list
+    would keep each node in float32 but pass fp16 between them.)
     """
     import onnx
 
@@ -33,20 +36,58 @@ def convert_to_fp16(model: Any, *, keep_fp32: Callable[[str], bool] | None = Non
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     io_types = _io_types(copy)
+    tail, tail_inits, outputs = _cut_tail(copy, keep_tail) if keep_tail is not None else ([], [], [])
     try:
-        blocked = [n.name for n in copy.graph.node if keep_fp32 is not None and keep_fp32(n.name)]
-        converted = convert_float_to_float16(copy, keep_io_types=True, node_block_list=blocked or None)
+        converted = convert_float_to_float16(copy, keep_io_types=True)
     except Exception as exc:
         raise EngineBuildError(
             f"converting the model to fp16 failed: {exc}",
             hint="build with precision fp32, or convert the ONNX yourself",
         ) from exc
+    if tail:
+        graph = converted.graph
+        graph.node.extend(tail)
+        graph.initializer.extend(tail_inits)
+        del graph.output[:]
+        graph.output.extend(outputs)
     if _io_types(converted) != io_types:
         raise EngineBuildError(
             f"fp16 conversion changed the model's I/O types: {io_types} -> {_io_types(converted)}",
             hint="build with precision fp32",
         )
     return converted
+
+
+def _cut_tail(model: Any, keep_tail: Callable[[str], bool]) -> tuple[list[Any], list[Any], list[Any]]:
+    """Remove the tail nodes (and the constants only they use) from ``model``; its outputs
+    become the float32 tensors the tail reads.  Returns the tail, its constants and the
+    original outputs."""
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    tail = [n for n in graph.node if keep_tail(n.name)]
+    if not tail:
+        return [], [], []
+    body = [n for n in graph.node if not keep_tail(n.name)]
+    body_uses = {i for n in body for i in n.input} | {
+        o.name for o in graph.output if o.name not in {t for n in tail for t in n.output}
+    }
+    made_by_tail = {o for n in tail for o in n.output}
+    init_names = {i.name for i in graph.initializer}
+    tail_inits = [i for i in graph.initializer if i.name in {x for n in tail for x in n.input} - body_uses]
+    moved = {i.name for i in tail_inits}
+    boundary = list(
+        dict.fromkeys(x for n in tail for x in n.input if x and x not in made_by_tail and x not in init_names)
+    )
+    outputs = list(graph.output)
+    kept_inits = [i for i in graph.initializer if i.name not in moved]
+    del graph.node[:]
+    graph.node.extend(body)
+    del graph.initializer[:]
+    graph.initializer.extend(kept_inits)
+    del graph.output[:]
+    graph.output.extend(helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in boundary)
+    return tail, tail_inits, outputs
 
 
 def _io_types(model: Any) -> dict[str, int]:
