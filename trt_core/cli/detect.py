@@ -8,6 +8,7 @@ An image that cannot be decoded is reported on stderr (one line) and the others 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -101,37 +102,64 @@ def _format(path: Path, result: dict[str, Any], *, as_json: bool) -> str:
 
 
 class _LocalSource:
+    """Encoded bytes go to ``detect_batch`` as a server's would, so that the CLI, the library
+    and the HTTP API decode (and so detect) alike."""
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.detector = detector_from_args(args)
         self.annotate = args.out is not None
 
     def detect(self, paths: Sequence[Path]) -> list[Outcome]:
-        from trt_core.annotate import draw, encode
-        from trt_core.image import decode_bytes
-        from trt_core.result import result_dict
-
         outcomes: list[Outcome | None] = []
-        images = []
-        for path in paths:
+        data: dict[int, bytes] = {}
+        for i, path in enumerate(paths):
             try:
-                images.append(decode_bytes(_read(path), max_pixels=self.detector.max_pixels, what=str(path)))
+                data[i] = _read(path)
                 outcomes.append(None)
             except TrtDetectError as exc:
                 outcomes.append(exc)
-        if not images:
-            return [o for o in outcomes if o is not None]
-        batch = iter(zip(images, self.detector.detect_batch(images)))
+        found = self._detect_batch(list(data.values()))
         # the batch's stage times, shared out over its images
-        timing = {k: v / len(images) for k, v in self.detector.last_timing_ms.items()}
-        name = self.detector.spec.name
-        done: list[Outcome] = []
-        for outcome in outcomes:
-            if outcome is None:
-                rgb, detections = next(batch)
-                result = result_dict(name, rgb.shape[1], rgb.shape[0], detections, timing)
-                outcome = (result, encode(draw(rgb, detections)) if self.annotate else None)
-            done.append(outcome)
-        return done
+        timing = {k: v / max(1, len(data)) for k, v in getattr(self.detector, "last_timing_ms", {}).items()}
+        for i, detections in zip(data, found):
+            outcomes[i] = (
+                detections if isinstance(detections, TrtDetectError) else self._result(data[i], detections, timing)
+            )
+        return [o for o in outcomes if o is not None]
+
+    def _detect_batch(self, images: list[bytes]) -> list[Any]:
+        """Detections per image, or the :class:`InvalidImageError` of an image that cannot be used."""
+        if not images:
+            return []
+        try:
+            return list(self.detector.detect_batch(images))
+        except InvalidImageError as exc:
+            if len(images) == 1:
+                return [exc]
+            return [self._detect_batch([image])[0] for image in images]  # find which image it was
+
+    def _result(self, data: bytes, detections: Any, timing: dict[str, float]) -> Outcome:
+        from trt_core.annotate import draw, encode
+        from trt_core.image import load_rgb
+        from trt_core.result import result_dict
+
+        if self.annotate:
+            rgb = load_rgb(data, max_pixels=self.detector.max_pixels)
+            height, width = rgb.shape[:2]
+        else:
+            width, height = _display_size(data)
+        result = result_dict(self.detector.spec.name, width, height, detections, timing)
+        return result, encode(draw(rgb, detections)) if self.annotate else None
+
+
+def _display_size(data: bytes) -> tuple[int, int]:
+    """Width and height as displayed (EXIF orientations 5-8 swap them), from the header alone."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+        orientation = image.getexif().get(0x0112, 1)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 class _RemoteSource:
