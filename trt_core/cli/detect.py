@@ -139,17 +139,19 @@ class _LocalSource:
             return [self._detect_batch([image])[0] for image in images]  # find which image it was
 
     def _result(self, data: bytes, detections: Any, timing: dict[str, float]) -> Outcome:
-        from trt_core.annotate import draw, encode
-        from trt_core.image import load_rgb
         from trt_core.result import result_dict
 
-        if self.annotate:
-            rgb = load_rgb(data, max_pixels=self.detector.max_pixels)
-            height, width = rgb.shape[:2]
-        else:
-            width, height = _display_size(data)
+        width, height = _display_size(data)
         result = result_dict(self.detector.spec.name, width, height, detections, timing)
-        return result, encode(draw(rgb, detections)) if self.annotate else None
+        return result, _annotated(data, detections) if self.annotate else None
+
+
+def _annotated(data: bytes, detections: Any) -> bytes:
+    """The image with ``detections`` drawn, as JPEG."""
+    from trt_core.annotate import draw, encode
+    from trt_core.image import load_rgb
+
+    return encode(draw(load_rgb(data, max_pixels=2**31), detections))  # its size passed detection already
 
 
 def _display_size(data: bytes) -> tuple[int, int]:
@@ -164,7 +166,8 @@ def _display_size(data: bytes) -> tuple[int, int]:
 
 class _RemoteSource:
     def __init__(self, args: argparse.Namespace) -> None:
-        self.client, _ = client_from_args(args)
+        self.client, model = client_from_args(args)
+        self.names: list[str] = model["classes"]
         self.query = threshold_query(args)
         self.annotate = args.out is not None
 
@@ -189,9 +192,13 @@ class _RemoteSource:
         for i, result in zip(data, results):
             if isinstance(result, ServerError):
                 outcomes[i] = result
+            elif self.annotate:  # drawn here: the server need not detect a second time
+                from trt_core.detections import Detections
+
+                detections = Detections.from_list(result["detections"], self.names)
+                outcomes[i] = (result, _annotated(data[i], detections))
             else:
-                annotated = self.client.annotate(data[i], **self.query) if self.annotate else None
-                outcomes[i] = (result, annotated)
+                outcomes[i] = (result, None)
         return [o for o in outcomes if o is not None]
 
     def _detect_many(self, images: list[bytes]) -> list[dict[str, Any]]:
