@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     payloads = [_read(path) for path in expand_images(args.images)]
     validate_thresholds(args)
     send = _remote_sender(args, payloads) if args.url else _local_sender(args, payloads)
-    with Progress(args.requests, desc="bench", unit="req", quiet=args.quiet) as progress:
+    with Progress(args.requests, desc="bench", unit="img", quiet=args.quiet, scale=args.multipart) as progress:
         failed = 0
 
         def on_done(error: BaseException | None) -> None:

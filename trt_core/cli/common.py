@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from trt_core.detector import Detector
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CODES_HELP = (
+    "exit codes: 0 success; 1 the work failed (an image could not be decoded, the server is unreachable "
+    "or answered an error, a bench request failed, the model, backend or build failed); 2 usage error, "
+    "nothing done (bad option or value, missing file, unusable output path); 130 interrupted"
+)
 RESIZE_MODES = ("bilinear", "bicubic", "linear")
 
 
@@ -149,9 +154,10 @@ def client_from_args(args: argparse.Namespace, *, retries: int = 3) -> tuple[Cli
         model = client.model()
     except ServerError as exc:
         if exc.status is None:
-            raise ServerError(
-                exc.message, hint="is the server running? start it with `serve run serve_config.yaml`, or fix --url"
-            ) from None
+            hint = "is the server running? start it with `serve run serve_config.yaml`, or fix --url"
+            raise ServerError(exc.message, hint=hint) from None
+        if exc.status >= 500:
+            raise ServerError(f"{client.url} cannot serve now: {exc.message}", hint="check `serve status`") from None
         raise ServerError(
             f"{client.url} is not a trt-detect server: GET /model answered {exc.status}", hint="check --url"
         ) from None

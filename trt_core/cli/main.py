@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from trt_core import __version__
-from trt_core.cli.common import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, one_line
+from trt_core.cli.common import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, one_line
 from trt_core.errors import InvalidRequestError, TrtDetectError
 
 DEBUG_ENV = "TRT_DETECT_DEBUG"  # set: unexpected errors show their traceback
@@ -33,7 +33,9 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="trt-detect", description="YOLO object detection with TensorRT and Ray Serve")
+    parser = ArgumentParser(
+        prog="trt-detect", description="YOLO object detection with TensorRT and Ray Serve", epilog=EXIT_CODES_HELP
+    )
     parser.add_argument("--version", action="version", version=f"trt-detect {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:

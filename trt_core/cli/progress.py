@@ -12,7 +12,8 @@ from typing import Any, TextIO
 class Progress:
     """A progress bar (``tqdm``) that results printed to stdout never tear."""
 
-    def __init__(self, total: int | None, *, desc: str, unit: str, quiet: bool) -> None:
+    def __init__(self, total: int | None, *, desc: str, unit: str, quiet: bool, scale: int = 1) -> None:
+        """``scale``: units per step (e.g. images per request), so the rate shows units/s."""
         self._bar: Any = None
         try:
             from tqdm import tqdm
@@ -27,6 +28,7 @@ class Progress:
             leave=False,
             dynamic_ncols=True,
             disable=True if quiet else None,
+            unit_scale=scale if scale != 1 else False,
         )
 
     def update(self, n: int = 1, **postfix: Any) -> None:
