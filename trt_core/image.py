@@ -1,36 +1,150 @@
-"""Turning whatever the caller has (bytes, a path, a PIL image, an array) into RGB uint8.
+"""Turning whatever the caller has (bytes, a path, a PIL image, an array) into RGB uint8 pixels.
 
-Every accepted input ends as a C-contiguous ``(H, W, 3)`` uint8 RGB array with EXIF
-orientation applied.  Anything unusable raises :class:`InvalidImageError` with a message
-a person can act on; images over the pixel budget raise :class:`ImageTooLargeError`
-*before* their pixels are decoded (decompression-bomb guard).
+:func:`open_image` reads only the header: the size checks (the side limit, then the pixel
+budget: the decompression-bomb guard) run *before* any pixel is decoded, and the EXIF
+orientation is known, so :attr:`OpenedImage.width`/``height`` are the size as displayed.
+:meth:`OpenedImage.rgb` then decodes to a C-contiguous ``(H, W, 3)`` uint8 RGB array,
+orientation applied, and can reduce the image by an integer factor on the way while it
+stays at least a given size: JPEGs in the DCT domain (libjpeg-turbo's scaled IDCT at 1/2,
+1/4 or 1/8, so the full-size image never exists), other formats with a box filter before
+the pixels leave Pillow.
+
+JPEGs coming as bytes or a path decode through OpenCV's ``imdecode``: the same
+libjpeg-turbo as Pillow's, pixel for pixel, but straight into a numpy array, which saves
+Pillow's copy out of its own storage (the largest cost after the decode itself).  CMYK
+JPEGs, JPEGs that do not end with an end-of-image marker (truncated, or carrying trailing
+data) and every other format go through Pillow, whose errors are clear.  Anything unusable
+raises :class:`InvalidImageError` with a message a person can act on; images over the limits
+raise :class:`ImageTooLargeError`.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from trt_core.errors import ImageTooLargeError, InvalidImageError
 
 DEFAULT_MAX_PIXELS = 50_000_000
 MAX_SIDE = 32_768
+_ORIENTATION_TAG = 0x0112
+# EXIF orientation -> the view of the stored pixels that displays them upright (the
+# transposes of ImageOps.exif_transpose; the tests check the two agree)
+_ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+_JPEG_EOI = b"\xff\xd9"
 
 
+class OpenedImage:
+    """An image whose header has been read and whose size has been checked.
 
-def load_rgb(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode ``source`` to an ``(H, W, 3)`` uint8 RGB array."""
+    Decode it once, with :meth:`rgb` or :meth:`pil_rgb` (a reduced decode changes the
+    underlying Pillow image).
+    """
+
+    def __init__(
+        self,
+        *,
+        what: str,
+        pil: Image.Image | None = None,
+        data: bytes | None = None,
+        array: np.ndarray | None = None,
+        orientation: int = 1,
+    ) -> None:
+        self.what = what
+        self._pil = pil
+        self._data = data  # the encoded bytes, when this module opened them (reduced decoding allowed)
+        self._array = array
+        self._orientation = orientation if orientation in _ORIENT else 1
+        stored: tuple[int, int] = pil.size if pil is not None else (array.shape[1], array.shape[0])  # type: ignore[union-attr]
+        self._swap = self._orientation >= 5
+        self.width: int = stored[1] if self._swap else stored[0]
+        self.height: int = stored[0] if self._swap else stored[1]
+
+    def rgb(self, at_least: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+        """``(H, W, 3)`` uint8 RGB pixels as displayed, and the ``(x, y)`` factors they were reduced by.
+
+        With ``at_least=(width, height)``, the image may come reduced by integer factors
+        ``(fx, fy)`` to ``ceil(width / fx) x ceil(height / fy)``, never below ``at_least``:
+        in the DCT domain for JPEG (the same factor on both axes), then with a box filter
+        (``Image.reduce``, per axis, whatever the input kind, so that an image gives the same
+        pixels as bytes, PIL image or array).
+        """
+        stored = self._stored(at_least)
+        if self._array is not None:
+            pixels: Image.Image | np.ndarray = self._array
+            dct = 1
+        else:
+            with _decoding(self.what):
+                pixels, dct = self._decode(stored)
+        pixels, box = _box_reduce(pixels, stored)
+        return _orient(np.asarray(pixels), self._orientation), self._factors(dct, box)
+
+    def pil_rgb(self, at_least: tuple[int, int] | None = None) -> tuple[Image.Image, tuple[int, int]]:
+        """As :meth:`rgb`, as a Pillow RGB image (for Pillow's filters; JPEGs decode through Pillow)."""
+        stored = self._stored(at_least)
+        if self._array is not None:
+            image, dct = Image.fromarray(self._array), 1
+        else:
+            with _decoding(self.what):
+                image, dct = self._decode_pil(stored)
+        reduced, box = _box_reduce(image, stored)
+        image = reduced if isinstance(reduced, Image.Image) else Image.fromarray(reduced)
+        if self._orientation != 1:
+            image = Image.fromarray(_orient(np.asarray(image), self._orientation))
+        return image, self._factors(dct, box)
+
+    def _stored(self, at_least: tuple[int, int] | None) -> tuple[int, int] | None:
+        return (at_least[1], at_least[0]) if at_least is not None and self._swap else at_least
+
+    def _factors(self, dct: int, box: tuple[int, int]) -> tuple[int, int]:
+        return (dct * box[1], dct * box[0]) if self._swap else (dct * box[0], dct * box[1])
+
+    def _decode(self, at_least: tuple[int, int] | None) -> tuple[Image.Image | np.ndarray, int]:
+        """The pixels as stored, RGB, maybe DCT-reduced: through OpenCV where it can, else Pillow."""
+        assert self._pil is not None
+        if self._data is not None and _opencv_can_decode(self._pil, self._data):
+            factor = _jpeg_factor(self._pil.size, at_least)
+            decoded = _decode_jpeg_opencv(self._data, factor)
+            if decoded is not None and decoded.shape[1::-1] == _reduced(self._pil.size, factor):
+                return decoded, factor
+        return self._decode_pil(at_least)
+
+    def _decode_pil(self, at_least: tuple[int, int] | None) -> tuple[Image.Image, int]:
+        assert self._pil is not None
+        image, factor = self._pil, 1
+        if at_least is not None and self._data is not None:  # our own image: ask for a DCT-domain reduction
+            full = image.size
+            image.draft("RGB", at_least)  # JPEG only (Pillow picks the scale as _jpeg_factor); a no-op otherwise
+            if image.size != full:
+                factor = next(f for f in (8, 4, 2) if image.size == _reduced(full, f))
+        image.seek(0)
+        image.load()
+        return _to_rgb_image(image), factor
+
+
+def open_image(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> OpenedImage:
+    """Read ``source``'s header (bytes, path, PIL image or array) and check its size."""
     if isinstance(source, np.ndarray):
-        return array_to_rgb(source, max_pixels=max_pixels)
+        return OpenedImage(what="array image", array=array_to_rgb(source, max_pixels=max_pixels))
     if isinstance(source, Image.Image):
-        return pil_to_rgb(source, max_pixels=max_pixels)
+        return _checked(source, None, max_pixels, "image")
     if isinstance(source, bytes | bytearray | memoryview):
-        return decode_bytes(bytes(source), max_pixels=max_pixels)
+        return _open_bytes(bytes(source), max_pixels, "image")
     if isinstance(source, str | Path):
         path = Path(source)
         try:
@@ -41,71 +155,31 @@ def load_rgb(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray
             raise InvalidImageError(f"{path} is a directory, not an image") from None
         except OSError as exc:
             raise InvalidImageError(f"cannot read {path}: {exc.strerror or exc}") from None
-        return decode_bytes(data, max_pixels=max_pixels, what=str(path))
+        return _open_bytes(data, max_pixels, str(path))
     raise InvalidImageError(
         f"unsupported image type {type(source).__name__}",
         hint="pass encoded bytes, a file path, a PIL image or an HxWx3 uint8 RGB array",
     )
 
 
-def decode_bytes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, what: str = "image") -> np.ndarray:
-    if not data:
-        raise InvalidImageError(f"{what} is empty (0 bytes)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data))
-        except UnidentifiedImageError:
-            raise InvalidImageError(
-                f"{what} is not a recognised image ({len(data)} bytes, starts {data[:8]!r})",
-                hint="supported: JPEG, PNG, WebP, BMP, GIF, TIFF",
-            ) from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageTooLargeError(f"{what} exceeds the decompression-bomb limit") from None
-        except Exception as exc:
-            raise InvalidImageError(f"cannot open {what}: {exc}") from None
-        return pil_to_rgb(image, max_pixels=max_pixels, what=what)
+def load_rgb(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode ``source`` to a full-size ``(H, W, 3)`` uint8 RGB array, EXIF orientation applied."""
+    return open_image(source, max_pixels=max_pixels).rgb()[0]
 
 
 def check_size(width: int, height: int, *, max_pixels: int, what: str = "image") -> None:
     if width < 1 or height < 1:
         raise InvalidImageError(f"{what} has no pixels ({width}x{height})")
-    if width > MAX_SIDE or height > MAX_SIDE or width * height > max_pixels:
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise ImageTooLargeError(
+            f"{what} is {width}x{height}: a side is over the limit of {MAX_SIDE:,} pixels",
+            hint="split or downscale it",
+        )
+    if width * height > max_pixels:
         raise ImageTooLargeError(
             f"{what} is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}",
             hint="downscale it, or raise max_pixels",
         )
-
-
-def pil_to_rgb(image: Image.Image, *, max_pixels: int = DEFAULT_MAX_PIXELS, what: str = "image") -> np.ndarray:
-    check_size(image.width, image.height, max_pixels=max_pixels, what=what)
-    try:
-        image.seek(0)
-        image.load()
-        image = ImageOps.exif_transpose(image) or image
-        return _to_rgb_array(image)
-    except (InvalidImageError, MemoryError):
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLargeError(f"{what} exceeds the decompression-bomb limit") from None
-    except Exception as exc:
-        raise InvalidImageError(f"cannot decode {what}: {exc}", hint="the file may be truncated or corrupt") from None
-
-
-def _to_rgb_array(image: Image.Image) -> np.ndarray:
-    mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        gray = np.asarray(image, dtype=np.uint32)
-        scale = 257 if gray.max(initial=0) <= 65535 else 16843009
-        return np.repeat((gray // scale).astype(np.uint8)[:, :, None], 3, axis=2)
-    if mode == "F":
-        gray = np.clip(np.asarray(image, dtype=np.float32), 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
 def array_to_rgb(array: np.ndarray, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -124,3 +198,110 @@ def array_to_rgb(array: np.ndarray, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     elif array.shape[2] == 4:
         array = array[:, :, :3]
     return np.ascontiguousarray(array)
+
+
+def _open_bytes(data: bytes, max_pixels: int, what: str) -> OpenedImage:
+    if not data:
+        raise InvalidImageError(f"{what} is empty (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            raise InvalidImageError(
+                f"{what} is not a recognised image ({len(data)} bytes, starts {data[:8]!r})",
+                hint="supported: JPEG, PNG, WebP, BMP, GIF, TIFF",
+            ) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageTooLargeError(f"{what} exceeds the decompression-bomb limit ({exc})") from None
+        except Exception as exc:
+            raise InvalidImageError(f"cannot open {what}: {exc}") from None
+    return _checked(image, data, max_pixels, what)
+
+
+def _checked(image: Image.Image, data: bytes | None, max_pixels: int, what: str) -> OpenedImage:
+    check_size(image.width, image.height, max_pixels=max_pixels, what=what)
+    with _decoding(what):  # after the size check: reading a PNG's EXIF may decode it
+        orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+    return OpenedImage(what=what, pil=image, data=data, orientation=orientation)
+
+
+@contextmanager
+def _decoding(what: str) -> Iterator[None]:
+    """Map whatever a decoder raises to the project's errors."""
+    try:
+        yield
+    except (InvalidImageError, MemoryError):
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageTooLargeError(f"{what} exceeds the decompression-bomb limit") from None
+    except Exception as exc:
+        raise InvalidImageError(f"cannot decode {what}: {exc}", hint="the file may be truncated or corrupt") from None
+
+
+def _to_rgb_image(image: Image.Image) -> Image.Image:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        gray = np.asarray(image, dtype=np.uint32)
+        scale = 257 if gray.max(initial=0) <= 65535 else 16843009
+        return Image.fromarray((gray // scale).astype(np.uint8)).convert("RGB")
+    if mode == "F":
+        return Image.fromarray(np.clip(np.asarray(image, dtype=np.float32), 0, 255).astype(np.uint8)).convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _box_reduce(
+    pixels: Image.Image | np.ndarray, at_least: tuple[int, int] | None
+) -> tuple[Image.Image | np.ndarray, tuple[int, int]]:
+    """Box-filter ``pixels`` by the integer factors per axis that keep them at least ``at_least``."""
+    if at_least is None:
+        return pixels, (1, 1)
+    width, height = pixels.size if isinstance(pixels, Image.Image) else pixels.shape[1::-1]
+    box = (max(1, width // at_least[0]), max(1, height // at_least[1]))
+    if box == (1, 1):
+        return pixels, box
+    return (pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)).reduce(box), box
+
+
+def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    return array if orientation == 1 else np.ascontiguousarray(_ORIENT[orientation](array))
+
+
+def _reduced(size: tuple[int, int], factor: int) -> tuple[int, int]:
+    """Either axis of ``size`` divided by ``factor``, rounded up (as libjpeg does)."""
+    return -(-size[0] // factor), -(-size[1] // factor)
+
+
+def _jpeg_factor(size: tuple[int, int], at_least: tuple[int, int] | None) -> int:
+    """The largest DCT scaling (1, 2, 4, 8) that keeps ``size`` at least ``at_least`` (Pillow's rule)."""
+    if at_least is None:
+        return 1
+    most = min(size[0] // at_least[0], size[1] // at_least[1])
+    return next((f for f in (8, 4, 2) if most >= f), 1)
+
+
+def _opencv_can_decode(image: Image.Image, data: bytes) -> bool:
+    return image.format == "JPEG" and image.mode in ("RGB", "L") and data.endswith(_JPEG_EOI)
+
+
+def _decode_jpeg_opencv(data: bytes, factor: int) -> np.ndarray | None:
+    """``imdecode`` to RGB at ``1/factor``, as stored; ``None`` if OpenCV cannot."""
+    import cv2
+
+    # the REDUCED_GRAYSCALE flags carry only the scale; COLOR_RGB makes them colour
+    scale = {
+        1: 0,
+        2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+        4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+        8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+    }
+    flags = scale[factor] | cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        return None
+    if decoded is None or decoded.ndim != 3 or decoded.shape[2] != 3:
+        return None
+    return decoded

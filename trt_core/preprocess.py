@@ -1,21 +1,38 @@
-"""Resizing an RGB image to the model's input: letterbox (aspect-preserving) or stretch.
+"""Fitting an image to the model's input: letterbox (aspect kept, padded) or stretch.
 
-The result is a compact uint8 ``(3, H, W)`` tensor plus the :class:`Geometry` that maps
-boxes in input pixels back to the original image.
+The result is a C-contiguous uint8 ``(3, H, W)`` tensor plus the :class:`Geometry` that
+maps boxes in input pixels back to the original image (as displayed, whatever size it was
+decoded at).  The resized pixels are written straight into the tensor's planes.
+
+``ModelSpec.resize`` picks the resampling, each on the library whose convention it is:
+
+- ``"bilinear"`` (the default): Pillow's bilinear filter (antialiased when shrinking).
+  When the image is 2x the target or more, it is first reduced by integer factors while
+  it stays at least the target size: for JPEG in the DCT domain while decoding (see
+  :mod:`trt_core.image`), then with a box filter; the filter then shrinks by less than 2x,
+  so its cost no longer grows with the image.
+- ``"bicubic"``: Pillow's bicubic filter on the full decode: NVIDIA's ``yolov3_onnx``
+  sample, bit for bit.
+- ``"linear"``: Ultralytics' ``LetterBox``: full decode (OpenCV's, for JPEG), then
+  ``cv2.resize(INTER_LINEAR)`` (no antialiasing), bit for bit.
+
+Letterbox rounding is Ultralytics': ``new = round(side * r)``, ``pad = (input - new) // 2``
+(the same as their ``round(d - 0.1)`` for both whole and half paddings).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 
-from trt_core.image import DEFAULT_MAX_PIXELS, load_rgb
+from trt_core.image import DEFAULT_MAX_PIXELS, OpenedImage, open_image
 from trt_core.spec import ModelSpec
 
-_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+Resize = Literal["bilinear", "bicubic", "linear"]
+_PILLOW_FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 
 @dataclass(frozen=True)
@@ -38,12 +55,6 @@ class Geometry:
         np.clip(out[:, 1::2], 0, self.height, out=out[:, 1::2])
         return out
 
-    def to_input(self, xyxy: np.ndarray) -> np.ndarray:
-        out = np.empty_like(xyxy, dtype=np.float32)
-        out[:, 0::2] = xyxy[:, 0::2] * self.scale_x + self.pad_x
-        out[:, 1::2] = xyxy[:, 1::2] * self.scale_y + self.pad_y
-        return out
-
 
 @dataclass(frozen=True)
 class Preprocessed:
@@ -53,42 +64,63 @@ class Preprocessed:
     geometry: Geometry
 
 
-def letterbox(
-    rgb: np.ndarray, size_hw: tuple[int, int], *, pad_value: int = 114, resample: str = "bilinear"
-) -> Preprocessed:
-    """Resize keeping the aspect ratio, centre, and pad to ``size_hw``."""
-    height, width = rgb.shape[:2]
-    in_h, in_w = size_hw
-    ratio = min(in_w / width, in_h / height)
-    new_w = max(1, min(in_w, round(width * ratio)))
-    new_h = max(1, min(in_h, round(height * ratio)))
-    resized = _resize(rgb, new_w, new_h, resample)
-    pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
-    canvas = np.full((3, in_h, in_w), pad_value, dtype=np.uint8)
-    canvas[:, pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized.transpose(2, 0, 1)
-    geometry = Geometry(width, height, new_w / width, new_h / height, float(pad_x), float(pad_y))
-    return Preprocessed(canvas, geometry)
-
-
-def stretch(rgb: np.ndarray, size_hw: tuple[int, int], *, resample: str = "bicubic") -> Preprocessed:
-    """Plain resize to ``size_hw`` (the original NVIDIA recipe), aspect ratio not kept."""
-    height, width = rgb.shape[:2]
-    in_h, in_w = size_hw
-    resized = _resize(rgb, in_w, in_h, resample)
-    tensor = np.ascontiguousarray(resized.transpose(2, 0, 1))
-    return Preprocessed(tensor, Geometry(width, height, in_w / width, in_h / height, 0.0, 0.0))
-
-
 def preprocess(image: Any, spec: ModelSpec, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Preprocessed:
     """Decode ``image`` (bytes, path, PIL, ndarray) and fit it to ``spec``'s input."""
-    rgb = load_rgb(image, max_pixels=max_pixels)
-    if spec.letterbox:
-        return letterbox(rgb, spec.input_hw, pad_value=spec.pad_value, resample=spec.resize)
-    return stretch(rgb, spec.input_hw, resample=spec.resize)
+    return fit(
+        image,
+        spec.input_hw,
+        letterbox=spec.letterbox,
+        pad_value=spec.pad_value,
+        resize=spec.resize,
+        max_pixels=max_pixels,
+    )
 
 
-def _resize(rgb: np.ndarray, width: int, height: int, resample: str) -> np.ndarray:
-    if rgb.shape[1] == width and rgb.shape[0] == height:
-        return rgb
-    image = Image.fromarray(rgb).resize((width, height), _RESAMPLE[resample])
-    return np.asarray(image, dtype=np.uint8)
+def fit(
+    image: Any,
+    size_hw: tuple[int, int],
+    *,
+    letterbox: bool = True,
+    pad_value: int = 114,
+    resize: Resize = "bilinear",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Preprocessed:
+    """Fit ``image`` (anything :func:`~trt_core.image.open_image` takes) into ``size_hw``."""
+    import cv2
+
+    opened = open_image(image, max_pixels=max_pixels)
+    width, height = opened.width, opened.height
+    in_h, in_w = size_hw
+    if letterbox:
+        ratio = min(in_w / width, in_h / height)
+        new_w, new_h = max(1, min(in_w, round(width * ratio))), max(1, min(in_h, round(height * ratio)))
+    else:
+        new_w, new_h = in_w, in_h
+    resized = _resized(opened, new_w, new_h, resize)
+    pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
+    tensor = np.empty((3, in_h, in_w), np.uint8)
+    if (new_w, new_h) != (in_w, in_h):
+        tensor.fill(pad_value)
+    # HWC -> the tensor's three planes in one pass, no intermediate (split writes into the views)
+    cv2.split(resized, [tensor[c, pad_y : pad_y + new_h, pad_x : pad_x + new_w] for c in range(3)])
+    geometry = Geometry(width, height, new_w / width, new_h / height, float(pad_x), float(pad_y))
+    return Preprocessed(tensor, geometry)
+
+
+def _resized(opened: OpenedImage, width: int, height: int, resize: Resize) -> np.ndarray:
+    """``opened`` as ``(height, width, 3)`` RGB."""
+    if resize == "linear":
+        import cv2
+
+        rgb, _ = opened.rgb()
+        if rgb.shape[:2] == (height, width):
+            return rgb
+        return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
+    # bicubic (NVIDIA's recipe) resamples the full image; bilinear may first be reduced
+    image, (factor_x, factor_y) = opened.pil_rgb(at_least=(width, height) if resize == "bilinear" else None)
+    if image.size != (width, height):
+        # the region of the reduced pixels the original covers: exact even where their size
+        # was rounded up (then the extra column or row is left out)
+        box = (0.0, 0.0, opened.width / factor_x, opened.height / factor_y)
+        image = image.resize((width, height), _PILLOW_FILTERS[resize], box=box)
+    return np.asarray(image)

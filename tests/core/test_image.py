@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from trt_core.errors import ImageTooLargeError, InvalidImageError
-from trt_core.image import load_rgb
+from trt_core.image import load_rgb, open_image
 
 
 def rgb_pattern(width: int = 40, height: int = 30) -> np.ndarray:
@@ -74,9 +74,7 @@ def test_gif_first_frame() -> None:
     assert out[0, 0].tolist() == [255, 0, 0]
 
 
-@pytest.mark.parametrize(
-    ("orientation", "expected_hw"), [(1, (30, 40)), (3, (30, 40)), (6, (40, 30)), (8, (40, 30))]
-)
+@pytest.mark.parametrize(("orientation", "expected_hw"), [(1, (30, 40)), (3, (30, 40)), (6, (40, 30)), (8, (40, 30))])
 def test_exif_orientation_is_applied(orientation: int, expected_hw: tuple[int, int]) -> None:
     rgb = np.zeros((30, 40, 3), np.uint8)
     rgb[:5, :5] = 255  # a white corner, top-left as stored
@@ -141,3 +139,115 @@ def test_bad_arrays_and_types(tmp_path: Path) -> None:
         load_rgb(tmp_path / "missing.jpg")
     with pytest.raises(InvalidImageError, match="directory"):
         load_rgb(tmp_path)
+
+
+def test_a_side_over_the_limit_is_refused_for_its_side_not_the_pixel_budget() -> None:
+    with pytest.raises(ImageTooLargeError, match=r"32769x1: a side is over the limit of 32,768") as caught:
+        load_rgb(encode(Image.new("L", (32_769, 1)), "PNG"))
+    assert "pixels, over the limit" not in str(caught.value)
+    with pytest.raises(ImageTooLargeError, match="a side is over the limit"):
+        load_rgb(np.zeros((32_769, 1, 3), np.uint8))
+
+
+def exif_bytes(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+def asymmetric(width: int = 64, height: int = 48) -> np.ndarray:
+    """A picture no flip or rotation maps onto itself: every pixel differs (smooth, JPEG-friendly)."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([x * 255 // width, y * 255 // height, (x * 3 + y * 5) % 256], axis=2).astype(np.uint8)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("path", ["opencv", "pillow"])
+def test_every_exif_orientation_matches_pillow(orientation: int, path: str) -> None:
+    """JPEGs decode through OpenCV unless they do not end with EOI (then Pillow): both agree with exif_transpose."""
+    data = encode(Image.fromarray(asymmetric()), "JPEG", quality=95, exif=exif_bytes(orientation))
+    if path == "pillow":
+        data += b"\0"  # trailing data: decoded by Pillow
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+    opened = open_image(data)
+    assert (opened.height, opened.width) == expected.shape[:2]
+    out, factor = opened.rgb()
+    assert factor == (1, 1) and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+@pytest.mark.parametrize("trailer", [b"", b"\0"])
+@pytest.mark.parametrize(("at_least", "factor"), [((600, 400), 1), ((500, 300), 2), ((250, 150), 4), ((120, 72), 8)])
+def test_reduced_jpeg_decode_is_pillows_draft(
+    orientation: int, trailer: bytes, at_least: tuple[int, int], factor: int
+) -> None:
+    """DCT-domain reduction: the largest of 1/2, 1/4, 1/8 that keeps the displayed image >= at_least."""
+    data = encode(Image.fromarray(asymmetric(1001, 601)), "JPEG", quality=90, exif=exif_bytes(orientation)) + trailer
+    swap = orientation >= 5
+    opened = open_image(data)
+    out, got = opened.rgb(at_least=at_least[::-1] if swap else at_least)
+    draft = Image.open(io.BytesIO(data))
+    draft.draft("RGB", at_least)
+    expected = np.asarray(ImageOps.exif_transpose(draft).convert("RGB"))
+    assert got == (factor, factor)
+    assert (
+        out.shape[:2]
+        == expected.shape[:2]
+        == ((-(-1001 // factor), -(-601 // factor)) if swap else (-(-601 // factor), -(-1001 // factor)))
+    )
+    np.testing.assert_array_equal(out, expected)
+
+
+def kinds(rgb: np.ndarray) -> dict[str, bytes]:
+    image = Image.fromarray(rgb)
+    gray16 = Image.fromarray(rgb[:, :, 0].astype(np.uint16) * 257)
+    return {
+        "png": encode(image, "PNG"),
+        "png16": encode(gray16, "PNG"),
+        "palette": encode(image.convert("P"), "PNG"),
+        "rgba": encode(image.convert("RGBA"), "PNG"),
+        "gif": encode(image, "GIF"),
+        "webp": encode(image, "WEBP", lossless=True),
+        "bmp": encode(image, "BMP"),
+        "tiff": encode(image, "TIFF"),
+        "jpeg": encode(image, "JPEG", quality=95),
+        "progressive": encode(image, "JPEG", quality=95, progressive=True),
+        "gray-jpeg": encode(image.convert("L"), "JPEG", quality=95),
+        "cmyk-jpeg": encode(image.convert("CMYK"), "JPEG", quality=95),
+    }
+
+
+@pytest.mark.parametrize("kind", list(kinds(asymmetric(8, 8))))
+def test_every_kind_decodes_reduced_no_smaller_than_asked(kind: str) -> None:
+    """Reduction (DCT-domain for JPEG, a box filter otherwise) keeps >= at_least and the picture."""
+    data = kinds(asymmetric(420, 250))[kind]
+    full = load_rgb(data)
+    out, factor = open_image(data).rgb(at_least=(100, 60))
+    assert factor == (4, 4)  # 420 // 100 and 250 // 60
+    assert out.shape == (63, 105, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+    box = np.asarray(Image.fromarray(full).reduce(4), dtype=np.float32)
+    assert np.abs(out - box).mean() < 3
+
+
+def test_a_pil_image_given_is_not_reduced_in_place() -> None:
+    image = Image.open(io.BytesIO(encode(Image.fromarray(asymmetric(400, 300)), "JPEG")))
+    out, factor = open_image(image).rgb(at_least=(100, 75))
+    assert image.size == (400, 300) and factor == (4, 4) and out.shape == (75, 100, 3)
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_box_reduction_is_per_axis(orientation: int) -> None:
+    """Stretching a wide image to a square: shrunk on the long axis only, still >= at_least."""
+    data = encode(Image.fromarray(asymmetric(1920, 1080)), "PNG", exif=exif_bytes(orientation))
+    at_least = (608, 608)
+    out, factor = open_image(data).rgb(at_least=at_least)
+    assert factor == ((3, 1) if orientation == 1 else (1, 3))
+    assert out.shape == ((1080, 640, 3) if orientation == 1 else (640, 1080, 3))
+
+
+@pytest.mark.parametrize("at_least", [None, (50, 50)])
+def test_truncated_jpeg_is_refused_reduced_or_not(at_least: tuple[int, int] | None) -> None:
+    data = encode(Image.fromarray(asymmetric(400, 400)), "JPEG")
+    with pytest.raises(InvalidImageError, match="truncated"):
+        open_image(data[: len(data) // 2]).rgb(at_least=at_least)
