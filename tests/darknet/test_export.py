@@ -10,6 +10,7 @@ import pytest
 
 from tests.fixtures import darknet_cfg
 from trt_core.cli import darknet as cli
+from trt_core.cli.common import UsageError
 from trt_core.darknet import convert, parse_cfg
 from trt_core.darknet.weights import expected_floats
 from trt_core.errors import DarknetError, InvalidRequestError
@@ -147,8 +148,10 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "013_convolutional: 21x12x12 (stride 8)" in printed and "019_convolutional: 21x48x48 (stride 2)" in printed
     assert ModelSpec.from_onnx(out).input_hw == (96, 96)
     args = _cli(["convert-darknet", str(cfg_path), str(tmp_path / "nope.weights"), "-o", str(out)])
-    with pytest.raises(DarknetError, match="cannot read weights file"):
+    with pytest.raises(UsageError, match=r"no such file: .*nope\.weights"):
         cli.run(args)
+    with pytest.raises(DarknetError, match="cannot read weights file"):
+        convert(cfg_path, tmp_path / "nope.weights", out)
     with pytest.raises(SystemExit):
         _cli(["convert-darknet", str(cfg_path), str(weights_path), "-o", str(out), "--input-size", "0"])
     assert _cli(["convert-darknet", "a", "b", "-o", "c", "--input-size", "320x416"]).input_size == (320, 416)
