@@ -1,14 +1,14 @@
 """NVIDIA's YOLOv3-608 as ONNX, with calibrated random weights, for the GPU benchmarks.
 
 No trained weights can be downloaded here, and plain random weights make a useless
-benchmark model: activations explode or vanish through 75 convolutions, and the heads then
-pass either nothing or every one of the 22,743 anchors to NMS. This script writes weights
+benchmark model: activation scales drift through 75 convolutions and 23 residual sums, and
+the heads then pass either nothing or thousands of the 22,743 anchors to NMS. This script writes weights
 that behave like a trained detector's as far as the runtime can tell:
 
 1. every convolution is He-initialised (deterministic seed), and most of each 3x3 kernel's
    energy (``--smooth``) is a blur, as in trained networks: with white-noise kernels the
-   heads' spread follows the images' pixel noise, and the candidate count varies 100x
-   between images;
+   heads' spread follows the images' pixel noise, and the candidate count varied 30x
+   between the sample images;
 2. batch-norm statistics are *measured*: a numpy forward pass over the sample images (at
    the model's input size, as the runtime will see them) sets each layer's rolling mean and
    variance to the batch statistics of its convolution, so every normalised activation has
@@ -25,6 +25,11 @@ ONNX Runtime on the CPU on each sample image, and the candidates that pass ``con
 (and the preset's 0.6) are counted with the repo's decoder.
 
     python benchmarks/make_yolov3_onnx.py -o out/yolov3-608.onnx
+
+On the H200 machine (16 cores) it takes ~17 s (12 s measuring, 2.5 s writing and converting,
+2 s counting), 1.8 GB of memory; the sample images then give 3, 90, 165, 106 and 157
+candidates at conf 0.25 (0, 21, 45, 60, 29 at 0.6). The random draws are seeded (``--seed``);
+the measured statistics can differ in the last bits between BLAS builds.
 
 Needs numpy, onnx and the repo (Pillow to read the sample images; ONNX Runtime only for
 the final count).
@@ -165,7 +170,7 @@ def anchor_count(cfg: DarknetConfig, size: int) -> int:
 
 
 def calibrated_weights(
-    cfg: DarknetConfig, images: Array, fraction: float, *, seed: int = 0, smooth: float = 0.8
+    cfg: DarknetConfig, images: Array, fraction: float, *, seed: int = 0, smooth: float = 0.6
 ) -> DarknetWeights:
     """Weights for ``cfg`` measured on ``images`` (N, 3, H, W floats in 0..1), with ``fraction``
     of the anchors passing conf 0.25; see the module doc."""
@@ -264,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cfg", type=Path, default=CFG, help="Darknet cfg (default: the repo's yolov3.cfg)")
     parser.add_argument("--size", type=int, default=608, help="input size of the ONNX model")
     parser.add_argument("--candidates", type=float, default=100, help="target candidates per image at conf 0.25")
-    parser.add_argument("--smooth", type=float, default=0.8, help="share of each 3x3 kernel that is a blur")
+    parser.add_argument("--smooth", type=float, default=0.6, help="share of each 3x3 kernel that is a blur")
     parser.add_argument("--crop", type=int, default=0, help="measure on a window of each image (0: whole)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", type=Path, help="keep the Darknet .weights file here")
