@@ -92,7 +92,12 @@ def spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
             overrides[key] = getattr(args, key)
     if getattr(args, "names", None):
         path = Path(args.names)
-        overrides["names"] = path.read_text() if path.is_file() else args.names
+        try:
+            overrides["names"] = path.read_text() if path.is_file() else args.names
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"--names {path}: cannot read it as text ({exc})", hint="one class name per line"
+            ) from None
     return overrides
 
 
