@@ -2,7 +2,7 @@
 
 Candidates are a detector's: boxes jittered around ~N/8 objects in a 608x608 image, scores
 uniform in [0.25, 1), 80 classes (per-class NMS, the default) and class-agnostic NMS, IoU
-0.45.  Compared, on the same boxes: ``trt_core.boxes`` (blocked, exact greedy NMS), the
+0.45.  Compared, on the same boxes: ``trt_core.boxes`` (ONNX Runtime's NMS kernel), the
 one-box-at-a-time greedy loop it replaced, and OpenCV's ``cv2.dnn.NMSBoxesBatched`` /
 ``NMSBoxes`` when OpenCV is installed (it is not a dependency; results are checked equal).
 

@@ -1,37 +1,35 @@
 """Pure, vectorised box functions.  None of them mutates its inputs; all handle N = 0.
 
-Non-maximum suppression is the textbook greedy algorithm (keep the best remaining box,
-drop every box overlapping it by more than the threshold, repeat), computed a block of
-``BLOCK`` boxes at a time so that no Python loop runs once per box:
+Non-maximum suppression is the textbook greedy algorithm — keep the best remaining box,
+drop every box whose IoU with it is above the threshold, repeat — run by ONNX Runtime's
+``NonMaxSuppression`` kernel (C++, single-threaded) through a tiny cached CPU session:
+onnxruntime is already a core dependency, and its kernel computes IoU exactly as
+:func:`box_iou` does in float32 (``min``/``max`` corners, ``inter / (area1 + area2 -
+inter)``, suppress when ``> iou``).  What the kernel would do differently is removed
+before it runs: scores become their rank (so equal scores keep input order, as a stable
+sort does), boxes without positive width and height (and NaN) become empty boxes (which
+never overlap, as with :func:`box_iou`, instead of having their corners swapped).  Per
+class, each class is a row of the kernel's score matrix, holding its own boxes only.
 
-1. the next block is taken from the boxes no kept box has suppressed so far;
-2. inside it, the greedy outcome is the unique fixed point of
-   ``keep[j] = not any(keep[i] and iou[i, j] > t for i < j)`` over the block's
-   upper-triangular overlap matrix, reached by iterating from "keep all" (the Cluster-NMS
-   iteration of Zheng et al., 2021: as many rounds as the longest chain of suppressions,
-   usually 2-4, at most the block's size);
-3. the block's kept boxes drop, in one IoU matrix, the later boxes they suppress (only
-   those inside their extent and, per class, of the class that continues after the block).
-
-Per-class NMS visits boxes class by class, so a box only ever meets its own class.  The
-result is exactly the one-box-at-a-time greedy NMS: same IoU arithmetic (float32 for
-float32 boxes), same order, equal scores in input order.
-
-Why not OpenCV's ``cv2.dnn.NMSBoxesBatched``: ``benchmarks/cpu_nms.py`` measures both on
-one core.  OpenCV is faster for 1,000 candidates (~0.4 ms against ~1-1.5 ms here, both
-within the 2 ms budget), slower per class for 10,000 (it offsets classes and compares
-every kept box with every box), and computes IoU on ``x, y, w, h`` doubles, so it can
-disagree with the float32 decision at the threshold; its ``top_k`` limits candidates,
-not kept boxes.  Exactness against the reference and the per-class scaling decided it.
+Measured on one core (``benchmarks/cpu_nms.py``; 1,000 candidates, 80 classes): ~0.4 ms,
+against ~1-1.5 ms for a blocked numpy implementation (IoU matrices and a Cluster-NMS
+fixed point; commit 12c3493), ~0.4 ms for OpenCV's ``cv2.dnn.NMSBoxesBatched`` (which
+computes IoU on ``x, y, w, h`` doubles, so it can disagree at the threshold) and 5-15 ms
+for the one-Python-round-per-kept-box loop it replaces.  ``tests/core/test_nms.py`` checks
+the results against that loop, kept there as the reference.
 """
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import numpy as np
 
-#: boxes per block: large enough to amortise numpy's per-call cost, small enough that the
-#: in-block matrix (BLOCK**2) and its fixed-point rounds stay cheap
-BLOCK = 128
+#: largest classes x boxes score matrix handed to the kernel in one call (4M floats, 16 MB)
+MAX_MATRIX = 1 << 22
+_session: Any = None
+_session_lock = threading.Lock()
 
 
 def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
@@ -52,29 +50,13 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def _overlaps(a: np.ndarray, b: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """``box_iou(a, b) > iou_threshold`` with the same arithmetic, in fewer passes."""
-    inter = np.minimum(a[:, None, 2], b[None, :, 2])
-    inter -= np.maximum(a[:, None, 0], b[None, :, 0])
-    height = np.minimum(a[:, None, 3], b[None, :, 3])
-    height -= np.maximum(a[:, None, 1], b[None, :, 1])
-    np.maximum(inter, 0, out=inter)
-    inter *= np.maximum(height, 0, out=height)
-    union = box_area(a)[:, None] + box_area(b)[None, :]
-    union -= inter
-    positive = union > 0
-    inter /= np.maximum(union, 1e-12, out=union)
-    return np.where(positive, inter > iou_threshold, iou_threshold < 0.0)
-
-
 def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float, *, max_keep: int | None = None) -> np.ndarray:
     """Greedy non-maximum suppression; returns kept indices, highest score first.
 
-    A box is dropped when its IoU with a better kept box is above ``iou_threshold``; equal
-    scores keep input order; at most ``max_keep`` indices are returned.
+    A box is dropped when its IoU (float32) with a better kept box is above
+    ``iou_threshold``; equal scores keep input order; at most ``max_keep`` are returned.
     """
-    order = np.argsort(-scores, kind="stable")
-    return order[_greedy(_floating(xyxy)[order], None, iou_threshold, max_keep)]
+    return batched_nms(xyxy, scores, np.zeros(len(scores), np.int64), iou_threshold, max_keep=max_keep)
 
 
 def batched_nms(
@@ -86,81 +68,66 @@ def batched_nms(
     max_keep: int | None = None,
 ) -> np.ndarray:
     """Per-class NMS: :func:`nms` within each class, the kept boxes of all classes in score
-    order (equal scores: input order), at most ``max_keep``.
-
-    Boxes are visited class by class (best first within a class), so a box meets only its
-    own class's boxes (the IoU of two classes' boxes never counts).
-    """
-    by_score = np.argsort(-scores, kind="stable")
-    order = by_score[np.argsort(class_ids[by_score], kind="stable")]  # class, then score rank
-    kept = order[_greedy(_floating(xyxy)[order], class_ids[order], iou_threshold, None)]
-    rank = np.empty_like(by_score)
-    rank[by_score] = np.arange(by_score.size)
-    return kept[np.argsort(rank[kept])][:max_keep]
-
-
-def _floating(xyxy: np.ndarray) -> np.ndarray:
-    xyxy = np.asarray(xyxy)
-    return xyxy if np.issubdtype(xyxy.dtype, np.floating) else xyxy.astype(np.float64)
-
-
-def _greedy(boxes: np.ndarray, classes: np.ndarray | None, iou_threshold: float, max_keep: int | None) -> np.ndarray:
-    """Positions kept by greedy NMS over ``boxes`` in visiting order (sorted by ``classes``
-    first when given: then only boxes of one class suppress each other)."""
-    limit = boxes.shape[0] if max_keep is None else max(int(max_keep), 0)
-    remaining = np.arange(boxes.shape[0])  # not suppressed by any box kept so far
-    kept: list[np.ndarray] = []
-    count = 0
-    while remaining.size and count < limit:
-        block, rest = remaining[:BLOCK], remaining[BLOCK:]
-        block_classes = None if classes is None else classes[block]
-        new = block[_resolve(boxes[block], block_classes, iou_threshold)][: limit - count]
-        kept.append(new)
-        count += new.size
-        if rest.size and new.size and count < limit:
-            rest = _suppress(boxes, classes, new, rest, iou_threshold)
-        remaining = rest
-    return np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
+    order (equal scores: input order), at most ``max_keep``."""
+    n = len(scores)
+    limit = n if max_keep is None else max(int(max_keep), 0)
+    if n == 0 or limit == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    rank = np.empty(n, np.float32)
+    rank[order] = np.arange(n, 0, -1, dtype=np.float32)  # best n ... worst 1: no ties
+    boxes = np.asarray(xyxy, np.float32)
+    valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # False for NaN too
+    boxes = np.where(valid[:, None], boxes, np.float32(0.0))
+    classes, group = np.unique(np.asarray(class_ids), return_inverse=True)
+    kept = []
+    step = max(1, MAX_MATRIX // n)  # classes per kernel call
+    for first in range(0, len(classes), step):
+        members = np.nonzero((group >= first) & (group < first + step))[0] if len(classes) > step else np.arange(n)
+        kept.append(members[_kernel(boxes[members], rank[members], group[members] - first, iou_threshold, limit)])
+    found = np.concatenate(kept)
+    return found[np.argsort(-rank[found], kind="stable")][:limit]
 
 
-def _suppress(
-    boxes: np.ndarray, classes: np.ndarray | None, new: np.ndarray, rest: np.ndarray, iou_threshold: float
-) -> np.ndarray:
-    """``rest`` without the boxes that a box of ``new`` suppresses."""
-    if classes is not None:  # sorted by class: only the class the block ends in goes on in ``rest``
-        last = classes[new[-1]]
-        new = new[classes[new] == last]
-        near = rest[: np.searchsorted(classes[rest], last, side="right")]
-    else:
-        near = rest
-    near = near[_touching(boxes[near], boxes[new])]
-    if near.size == 0:
-        return rest
-    dropped = near[_overlaps(boxes[new], boxes[near], iou_threshold).any(axis=0)]
-    return rest[~np.isin(rest, dropped, assume_unique=True)] if dropped.size else rest
+def _kernel(boxes: np.ndarray, rank: np.ndarray, group: np.ndarray, iou_threshold: float, limit: int) -> np.ndarray:
+    """ONNX Runtime's NonMaxSuppression, one class per score row; kept positions."""
+    n, rows = len(rank), int(group.max()) + 1
+    scores = np.full((1, rows, n), -1.0, np.float32)  # below the 0 threshold: not a member
+    scores[0, group, np.arange(n)] = rank
+    feed = {
+        "boxes": boxes[None],
+        "scores": scores,
+        "max_per_class": np.array([limit], np.int64),
+        "iou": np.array([iou_threshold], np.float32),
+        "score": np.array([0.0], np.float32),
+    }
+    selected = _nms_session().run(None, feed)[0]
+    return np.asarray(selected[:, 2], np.int64)
 
 
-def _touching(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Mask of ``boxes`` that can overlap some box of ``others`` (a positive-area
-    intersection needs overlapping extents; boxes with NaN coordinates never overlap)."""
-    low = others[:, :2].min(axis=0)
-    high = others[:, 2:].max(axis=0)
-    return (boxes[:, 0] < high[0]) & (boxes[:, 2] > low[0]) & (boxes[:, 1] < high[1]) & (boxes[:, 3] > low[1])
+def _nms_session() -> Any:
+    global _session
+    with _session_lock:
+        if _session is None:
+            import onnxruntime as ort
+            from onnx import TensorProto, helper
 
-
-def _resolve(block: np.ndarray, classes: np.ndarray | None, iou_threshold: float) -> np.ndarray:
-    """Greedy NMS inside one block: the fixed point of the in-block suppression."""
-    keep = np.ones(block.shape[0], dtype=bool)
-    if block.shape[0] < 2:
-        return keep
-    overlaps = np.triu(_overlaps(block, block, iou_threshold), 1)
-    if classes is not None:
-        overlaps &= classes[:, None] == classes[None, :]
-    if not overlaps.any():
-        return keep
-    weights = overlaps.astype(np.float32)
-    while True:
-        updated = (keep.astype(np.float32) @ weights) == 0
-        if np.array_equal(updated, keep):
-            return keep
-        keep = updated
+            names = ("boxes", "scores", "max_per_class", "iou", "score")
+            inputs = [
+                helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, "n", 4]),
+                helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, "c", "n"]),
+                helper.make_tensor_value_info("max_per_class", TensorProto.INT64, [1]),
+                helper.make_tensor_value_info("iou", TensorProto.FLOAT, [1]),
+                helper.make_tensor_value_info("score", TensorProto.FLOAT, [1]),
+            ]
+            output = helper.make_tensor_value_info("selected", TensorProto.INT64, ["k", 3])
+            graph = helper.make_graph(
+                [helper.make_node("NonMaxSuppression", list(names), ["selected"])], "nms", inputs, [output]
+            )
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+            model.ir_version = 7
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            _session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        return _session

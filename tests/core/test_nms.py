@@ -1,4 +1,4 @@
-"""The blocked NMS equals the one-box-at-a-time greedy NMS exactly (indices and order)."""
+"""``nms``/``batched_nms`` equal the one-box-at-a-time greedy NMS exactly (indices and order)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from trt_core import boxes as boxes_module
-from trt_core.boxes import BLOCK, batched_nms, box_iou, nms
+from trt_core.boxes import batched_nms, box_iou, nms
 
 
 def greedy_reference(xyxy: np.ndarray, scores: np.ndarray, threshold: float, max_keep: int | None = None) -> list[int]:
-    """The implementation the blocked one replaced: one Python round per kept box."""
+    """The implementation the kernel replaced: one Python round per kept box."""
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
     limit = len(order) if max_keep is None else max_keep
@@ -50,7 +50,7 @@ def clustered(rng: np.random.Generator, n: int, classes: int, *, ties: bool) -> 
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("n", [0, 1, 2, 37, BLOCK, BLOCK + 1, 700])
+@pytest.mark.parametrize("n", [0, 1, 2, 37, 128, 129, 700])
 def test_nms_equals_greedy_reference(seed: int, n: int) -> None:
     rng = np.random.default_rng(seed)
     xyxy, scores, classes = clustered(rng, n, classes=1 + seed, ties=seed % 2 == 0)
@@ -69,10 +69,9 @@ def test_ties_keep_input_order() -> None:
     assert batched_nms(xyxy, scores, np.array([1, 0, 1, 0, 2, 2]), 0.5).tolist() == [0, 1, 4]
 
 
-def test_chains_longer_than_a_block_resolve_exactly() -> None:
-    """Each box overlaps only the next: kept and dropped alternate (the worst case for the
-    in-block fixed point, which then needs one round per box)."""
-    n = 3 * BLOCK + 5
+def test_chains_resolve_exactly() -> None:
+    """Each box overlaps only the next: kept and dropped alternate."""
+    n = 389
     x = np.arange(n, dtype=np.float32) * 6
     xyxy = np.stack([x, np.zeros(n), x + 10, np.full(n, 10)], axis=1).astype(np.float32)
     scores = np.linspace(1, 0.1, n).astype(np.float32)
@@ -98,8 +97,21 @@ def test_edge_sizes() -> None:
     assert batched_nms(one, np.ones(1, np.float32), np.zeros(1, np.int64), 0.5, max_keep=0).tolist() == []
 
 
-def test_inputs_are_not_mutated(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(boxes_module, "BLOCK", 8)  # many blocks, a small input
+def test_many_classes_in_several_kernel_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(boxes_module, "MAX_MATRIX", 150)  # 2 classes x 60 boxes a call
+    xyxy, scores, classes = clustered(np.random.default_rng(4), 60, 7, ties=True)
+    for max_keep in (None, 4):
+        want = batched_reference(xyxy, scores, classes, 0.4, max_keep)
+        assert batched_nms(xyxy, scores, classes, 0.4, max_keep=max_keep).tolist() == want
+
+
+def test_float64_scores_order_like_a_stable_sort() -> None:
+    xyxy = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [0, 1, 10, 11]], np.float32)
+    scores = np.array([0.5, 0.5 + 1e-12, 0.5])  # equal in float32, not in float64
+    assert nms(xyxy, scores, 0.5).tolist() == greedy_reference(xyxy, scores, 0.5) == [1]
+
+
+def test_inputs_are_not_mutated() -> None:
     xyxy, scores, classes = clustered(np.random.default_rng(9), 60, 3, ties=True)
     copies = [a.copy() for a in (xyxy, scores, classes)]
     assert nms(xyxy, scores, 0.5).tolist() == greedy_reference(xyxy, scores, 0.5)
