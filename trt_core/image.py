@@ -231,7 +231,7 @@ def _decoding(what: str) -> Iterator[None]:
     """Map whatever a decoder raises to the project's errors."""
     try:
         yield
-    except (InvalidImageError, MemoryError):
+    except (InvalidImageError, MemoryError, ImportError):  # ImportError: a missing dependency, not a bad image
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLargeError(f"{what} exceeds the decompression-bomb limit") from None
