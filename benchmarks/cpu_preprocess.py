@@ -7,10 +7,11 @@ For each, in one run, the median time of:
 - a plain decode of the same bytes: Pillow's ``Image.open(...).load()`` (the denominator
   of every ratio) and OpenCV's ``cv2.imdecode`` (for reference);
 - ``trt_core.preprocess.fit`` in each resize convention: ``bilinear`` letterbox to 512 (the
-  default, the demo model's), ``linear`` letterbox to 640 (Ultralytics'), ``bicubic``
-  stretch to 608 (NVIDIA's yolov3 recipe);
+  default, the demo model's), ``linear`` letterbox to 512 and to 640 (Ultralytics', whose
+  default size needs no resize for 640x480), ``bicubic`` stretch to 608 (NVIDIA's recipe);
 - the same with the previous implementation (full decode to an array, Pillow resize,
-  transpose into a new canvas), kept here for the comparison.
+  transpose into a new canvas; it had no ``linear``, so its bilinear stands in), kept here
+  for the comparison.
 
 Methods run interleaved, image by image, so that a busy machine slows them alike. OpenCV
 runs on one thread, as in a one-CPU Preprocess replica.
@@ -45,6 +46,7 @@ from trt_core.preprocess import Resize, fit  # noqa: E402
 # (resize, letterbox, input size): the three conventions
 CONVENTIONS: tuple[tuple[Resize, bool, int], ...] = (
     ("bilinear", True, 512),
+    ("linear", True, 512),
     ("linear", True, 640),
     ("bicubic", False, 608),
 )
