@@ -16,7 +16,7 @@ import numpy as np
 
 from trt_core.backends.base import BackendInfo
 from trt_core.errors import BackendError, ModelLoadError
-from trt_core.graph import PreparedGraph, as_prepared, with_fp16
+from trt_core.graph import PreparedGraph, as_prepared
 from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
 from trt_core.trt.options import BuildOptions, for_model
@@ -76,7 +76,7 @@ class TensorRTBackend:
         """
         from trt_core.cuda.driver import CudaContext
         from trt_core.trt.api_surface import load_tensorrt
-        from trt_core.trt.builder import build_engine, engine_key, precision_strategy
+        from trt_core.trt.builder import build_engine, engine_key, graph_for_build
         from trt_core.trt.cache import EngineCache
         from trt_core.trt.runner import deserialize_engine
 
@@ -91,8 +91,7 @@ class TensorRTBackend:
                 "needs that allowed",
                 hint="pass allow_host_code=True if you trust the engine cache folder",
             )
-        if precision_strategy(trt, opts.precision) == "onnx-fp16":
-            graph = with_fp16(graph)  # TensorRT 11 runs the types the graph says
+        graph = graph_for_build(graph, opts, trt=trt)  # fp16 graph for TensorRT 11's fp16
         ctx = CudaContext(0)
         try:
             key = engine_key(graph, opts, trt=trt, gpu_name=ctx.name, compute_capability=ctx.compute_capability)

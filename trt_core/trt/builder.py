@@ -59,6 +59,13 @@ def prepare_onnx(model: Any, *, input_scale: float, fp16_graph: bool) -> bytes:
     return bytes(rewrite_io(model, input_scale=input_scale, fp16=fp16_graph).SerializeToString())
 
 
+def graph_for_build(graph: PreparedGraph, options: BuildOptions, *, trt: Any) -> PreparedGraph:
+    """The exact graph TensorRT builds for ``options``: ``graph``, converted to fp16 when this
+    TensorRT needs an fp16 graph for an fp16 engine (11.x).  Key and build it (:func:`engine_key`,
+    :func:`build_engine`), as the backend and ``trt-detect build`` both should."""
+    return with_fp16(graph) if precision_strategy(trt, options.precision) == "onnx-fp16" else graph
+
+
 def engine_key(
     graph: PreparedGraph, options: BuildOptions, *, trt: Any, gpu_name: str, compute_capability: tuple[int, int]
 ) -> Any:
