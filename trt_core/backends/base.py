@@ -1,8 +1,9 @@
 """The small interface every inference backend implements.
 
 A backend owns its device resources (session / engine, execution contexts, streams,
-buffers) and runs *uint8 NCHW* batches: normalisation to float happens inside the model
-graph (see :mod:`trt_core.onnx_graph`), so only uint8 crosses the host/device boundary.
+buffers) and runs *uint8 NCHW* batches through the graph it is given: a
+:class:`~trt_core.graph.PreparedGraph`, whose uint8 input normalises to float inside the
+graph (see :mod:`trt_core.graph`), so only uint8 crosses the host/device boundary.
 """
 
 from __future__ import annotations
