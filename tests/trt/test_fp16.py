@@ -51,7 +51,8 @@ def test_io_types_and_names_are_kept() -> None:
     assert [i.name for i in converted.graph.input] == ["images"]
     assert converted.graph.input[0].type.tensor_type.elem_type == TensorProto.UINT8
     assert [(o.name, o.type.tensor_type.elem_type) for o in converted.graph.output] == [
-        ("head32", TensorProto.FLOAT), ("head16", TensorProto.FLOAT)
+        ("head32", TensorProto.FLOAT),
+        ("head16", TensorProto.FLOAT),
     ]
     cast = converted.graph.node[0]
     assert cast.op_type == "Cast" and cast.input[0] == "images"
