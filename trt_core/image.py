@@ -3,19 +3,17 @@
 :func:`open_image` reads only the header: the size checks (the side limit, then the pixel
 budget: the decompression-bomb guard) run *before* any pixel is decoded, and the EXIF
 orientation is known, so :attr:`OpenedImage.width`/``height`` are the size as displayed.
-:meth:`OpenedImage.rgb` then decodes to a C-contiguous ``(H, W, 3)`` uint8 RGB array,
-orientation applied, and can reduce the image by an integer factor on the way while it
-stays at least a given size: JPEGs in the DCT domain (libjpeg-turbo's scaled IDCT at 1/2,
-1/4 or 1/8, so the full-size image never exists), other formats with a box filter before
-the pixels leave Pillow.
+Then :meth:`OpenedImage.rgb` decodes to a C-contiguous ``(H, W, 3)`` uint8 RGB array, and
+:meth:`OpenedImage.pil_rgb` to a Pillow image that may come reduced by integer factors
+while it stays at least a given size: JPEGs in the DCT domain (libjpeg-turbo's scaled IDCT
+at 1/2, 1/4 or 1/8, so the full-size image never exists), then a box filter.
 
-JPEGs coming as bytes or a path decode through OpenCV's ``imdecode``: the same
+:meth:`~OpenedImage.rgb` decodes JPEGs through OpenCV's ``imdecode``: the same
 libjpeg-turbo as Pillow's, pixel for pixel, but straight into a numpy array, which saves
-Pillow's copy out of its own storage (the largest cost after the decode itself).  CMYK
-JPEGs, JPEGs that do not end with an end-of-image marker (truncated, or carrying trailing
-data) and every other format go through Pillow, whose errors are clear.  Anything unusable
-raises :class:`InvalidImageError` with a message a person can act on; images over the limits
-raise :class:`ImageTooLargeError`.
+Pillow's copy out of its own storage.  CMYK JPEGs, JPEGs that do not end with an
+end-of-image marker (truncated, or carrying trailing data) and other formats go through
+Pillow, whose errors are clear.  Unusable input raises :class:`InvalidImageError` with a
+message a person can act on; images over the limits raise :class:`ImageTooLargeError`.
 """
 
 from __future__ import annotations
@@ -50,11 +48,7 @@ _JPEG_EOI = b"\xff\xd9"
 
 
 class OpenedImage:
-    """An image whose header has been read and whose size has been checked.
-
-    Decode it once, with :meth:`rgb` or :meth:`pil_rgb` (a reduced decode changes the
-    underlying Pillow image).
-    """
+    """An image whose header has been read and whose size has been checked; decode it once."""
 
     def __init__(
         self,
@@ -75,63 +69,50 @@ class OpenedImage:
         self.width: int = stored[1] if self._swap else stored[0]
         self.height: int = stored[0] if self._swap else stored[1]
 
-    def rgb(self, at_least: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
-        """``(H, W, 3)`` uint8 RGB pixels as displayed, and the ``(x, y)`` factors they were reduced by.
-
-        With ``at_least=(width, height)``, the image may come reduced by integer factors
-        ``(fx, fy)`` to ``ceil(width / fx) x ceil(height / fy)``, never below ``at_least``:
-        in the DCT domain for JPEG (the same factor on both axes), then with a box filter
-        (``Image.reduce``, per axis, whatever the input kind, so that an image gives the same
-        pixels as bytes, PIL image or array).
-        """
-        stored = self._stored(at_least)
+    def rgb(self) -> np.ndarray:
+        """The full-size ``(H, W, 3)`` uint8 RGB pixels as displayed."""
         if self._array is not None:
-            pixels: Image.Image | np.ndarray = self._array
-            dct = 1
-        else:
-            with _decoding(self.what):
-                pixels, dct = self._decode(stored)
-        pixels, box = _box_reduce(pixels, stored)
-        return _orient(np.asarray(pixels), self._orientation), self._factors(dct, box)
+            return self._array
+        assert self._pil is not None
+        with _decoding(self.what):
+            decoded = None
+            if self._data is not None and _opencv_can_decode(self._pil, self._data):
+                decoded = _decode_jpeg_opencv(self._data)
+            if decoded is None or decoded.shape[1::-1] != self._pil.size:
+                decoded = np.asarray(self._decode_pil(None)[0])
+        return _orient(decoded, self._orientation)
 
     def pil_rgb(self, at_least: tuple[int, int] | None = None) -> tuple[Image.Image, tuple[int, int]]:
-        """As :meth:`rgb`, as a Pillow RGB image (for Pillow's filters; JPEGs decode through Pillow)."""
-        stored = self._stored(at_least)
+        """The RGB image as displayed, and the ``(x, y)`` factors it was reduced by.
+
+        With ``at_least=(width, height)`` it may come reduced by integer factors ``(fx, fy)``
+        to ``ceil(width / fx) x ceil(height / fy)``, never below ``at_least``: in the DCT
+        domain for JPEG (the same factor on both axes), then with a box filter
+        (``Image.reduce``, per axis, whatever the input kind, so that an image gives the
+        same pixels as bytes, PIL image or array).
+        """
+        stored = (at_least[1], at_least[0]) if at_least is not None and self._swap else at_least
         if self._array is not None:
             image, dct = Image.fromarray(self._array), 1
         else:
             with _decoding(self.what):
                 image, dct = self._decode_pil(stored)
-        reduced, box = _box_reduce(image, stored)
-        image = reduced if isinstance(reduced, Image.Image) else Image.fromarray(reduced)
+        box = (1, 1) if stored is None else (max(1, image.width // stored[0]), max(1, image.height // stored[1]))
+        if box != (1, 1):
+            image = image.reduce(box)
         if self._orientation != 1:
             image = Image.fromarray(_orient(np.asarray(image), self._orientation))
-        return image, self._factors(dct, box)
-
-    def _stored(self, at_least: tuple[int, int] | None) -> tuple[int, int] | None:
-        return (at_least[1], at_least[0]) if at_least is not None and self._swap else at_least
-
-    def _factors(self, dct: int, box: tuple[int, int]) -> tuple[int, int]:
-        return (dct * box[1], dct * box[0]) if self._swap else (dct * box[0], dct * box[1])
-
-    def _decode(self, at_least: tuple[int, int] | None) -> tuple[Image.Image | np.ndarray, int]:
-        """The pixels as stored, RGB, maybe DCT-reduced: through OpenCV where it can, else Pillow."""
-        assert self._pil is not None
-        if self._data is not None and _opencv_can_decode(self._pil, self._data):
-            factor = _jpeg_factor(self._pil.size, at_least)
-            decoded = _decode_jpeg_opencv(self._data, factor)
-            if decoded is not None and decoded.shape[1::-1] == _reduced(self._pil.size, factor):
-                return decoded, factor
-        return self._decode_pil(at_least)
+        return image, ((dct * box[1], dct * box[0]) if self._swap else (dct * box[0], dct * box[1]))
 
     def _decode_pil(self, at_least: tuple[int, int] | None) -> tuple[Image.Image, int]:
+        """Pillow's decode as stored, RGB, and the DCT scaling it used (our own JPEGs only)."""
         assert self._pil is not None
         image, factor = self._pil, 1
-        if at_least is not None and self._data is not None:  # our own image: ask for a DCT-domain reduction
+        if at_least is not None and self._data is not None:
             full = image.size
-            image.draft("RGB", at_least)  # JPEG only (Pillow picks the scale as _jpeg_factor); a no-op otherwise
+            image.draft("RGB", at_least)  # JPEG: the largest of 1/2, 1/4, 1/8 keeping >= at_least; else a no-op
             if image.size != full:
-                factor = next(f for f in (8, 4, 2) if image.size == _reduced(full, f))
+                factor = next(f for f in (8, 4, 2) if image.size == (-(-full[0] // f), -(-full[1] // f)))
         image.seek(0)
         image.load()
         return _to_rgb_image(image), factor
@@ -164,7 +145,7 @@ def open_image(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> OpenedIm
 
 def load_rgb(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode ``source`` to a full-size ``(H, W, 3)`` uint8 RGB array, EXIF orientation applied."""
-    return open_image(source, max_pixels=max_pixels).rgb()[0]
+    return open_image(source, max_pixels=max_pixels).rgb()
 
 
 def check_size(width: int, height: int, *, max_pixels: int, what: str = "image") -> None:
@@ -252,56 +233,20 @@ def _to_rgb_image(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def _box_reduce(
-    pixels: Image.Image | np.ndarray, at_least: tuple[int, int] | None
-) -> tuple[Image.Image | np.ndarray, tuple[int, int]]:
-    """Box-filter ``pixels`` by the integer factors per axis that keep them at least ``at_least``."""
-    if at_least is None:
-        return pixels, (1, 1)
-    width, height = pixels.size if isinstance(pixels, Image.Image) else pixels.shape[1::-1]
-    box = (max(1, width // at_least[0]), max(1, height // at_least[1]))
-    if box == (1, 1):
-        return pixels, box
-    return (pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)).reduce(box), box
-
-
 def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
     return array if orientation == 1 else np.ascontiguousarray(_ORIENT[orientation](array))
-
-
-def _reduced(size: tuple[int, int], factor: int) -> tuple[int, int]:
-    """Either axis of ``size`` divided by ``factor``, rounded up (as libjpeg does)."""
-    return -(-size[0] // factor), -(-size[1] // factor)
-
-
-def _jpeg_factor(size: tuple[int, int], at_least: tuple[int, int] | None) -> int:
-    """The largest DCT scaling (1, 2, 4, 8) that keeps ``size`` at least ``at_least`` (Pillow's rule)."""
-    if at_least is None:
-        return 1
-    most = min(size[0] // at_least[0], size[1] // at_least[1])
-    return next((f for f in (8, 4, 2) if most >= f), 1)
 
 
 def _opencv_can_decode(image: Image.Image, data: bytes) -> bool:
     return image.format == "JPEG" and image.mode in ("RGB", "L") and data.endswith(_JPEG_EOI)
 
 
-def _decode_jpeg_opencv(data: bytes, factor: int) -> np.ndarray | None:
-    """``imdecode`` to RGB at ``1/factor``, as stored; ``None`` if OpenCV cannot."""
+def _decode_jpeg_opencv(data: bytes) -> np.ndarray | None:
+    """``imdecode`` to RGB, as stored; ``None`` if OpenCV cannot."""
     import cv2
 
-    # the REDUCED_GRAYSCALE flags carry only the scale; COLOR_RGB makes them colour
-    scale = {
-        1: 0,
-        2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
-        4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
-        8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
-    }
-    flags = scale[factor] | cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION
     try:
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error:
         return None
-    if decoded is None or decoded.ndim != 3 or decoded.shape[2] != 3:
-        return None
-    return decoded
+    return decoded if decoded is not None and decoded.ndim == 3 and decoded.shape[2] == 3 else None

@@ -112,7 +112,7 @@ def _resized(opened: OpenedImage, width: int, height: int, resize: Resize) -> np
     if resize == "linear":
         import cv2
 
-        rgb, _ = opened.rgb()
+        rgb = opened.rgb()
         if rgb.shape[:2] == (height, width):
             return rgb
         return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
