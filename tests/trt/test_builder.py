@@ -173,20 +173,3 @@ def test_prepare_onnx_of_a_prepared_graph() -> None:
     graph = prepare_graph(model, ModelSpec.from_onnx_model(model), GraphRecipe(topk=50))
     assert prepare_onnx(graph, input_scale=0.5, fp16_graph=False) == graph.model  # built as given
     assert prepare_onnx(graph, input_scale=0.5, fp16_graph=True) == with_fp16(graph).model
-
-
-def test_graph_for_build_converts_fp16_for_tensorrt_11_only() -> None:
-    from trt_core.graph import GraphRecipe, prepare_graph
-    from trt_core.spec import ModelSpec
-    from trt_core.trt.builder import graph_for_build
-    from trt_core.trt.options import BuildOptions
-    from trt_core.trt.synthetic import yolo_like_model
-
-    ten = SimpleNamespace(__version__="10.16.1.11", BuilderFlag=SimpleNamespace(FP16=1))
-    eleven = SimpleNamespace(__version__="11.4.0.106", BuilderFlag=SimpleNamespace())
-    model = yolo_like_model()
-    graph = prepare_graph(model, ModelSpec.from_onnx_model(model), GraphRecipe(topk=50))
-    fp16 = BuildOptions(precision="fp16")
-    assert graph_for_build(graph, fp16, trt=ten) is graph
-    assert graph_for_build(graph, BuildOptions(), trt=eleven) is graph
-    assert graph_for_build(graph, fp16, trt=eleven).recipe == GraphRecipe(topk=50, fp16=True)

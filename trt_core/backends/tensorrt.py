@@ -76,7 +76,7 @@ class TensorRTBackend:
         """
         from trt_core.cuda.driver import CudaContext
         from trt_core.trt.api_surface import load_tensorrt
-        from trt_core.trt.builder import build_engine, engine_key, graph_for_build
+        from trt_core.trt.builder import build_engine, engine_key
         from trt_core.trt.cache import EngineCache
         from trt_core.trt.runner import deserialize_engine
 
@@ -91,7 +91,6 @@ class TensorRTBackend:
                 "needs that allowed",
                 hint="pass allow_host_code=True if you trust the engine cache folder",
             )
-        graph = graph_for_build(graph, opts, trt=trt)  # fp16 graph for TensorRT 11's fp16
         ctx = CudaContext(0)
         try:
             key = engine_key(graph, opts, trt=trt, gpu_name=ctx.name, compute_capability=ctx.compute_capability)

@@ -59,18 +59,15 @@ def prepare_onnx(model: Any, *, input_scale: float, fp16_graph: bool) -> bytes:
     return bytes(rewrite_io(model, input_scale=input_scale, fp16=fp16_graph).SerializeToString())
 
 
-def graph_for_build(graph: PreparedGraph, options: BuildOptions, *, trt: Any) -> PreparedGraph:
-    """The exact graph TensorRT builds for ``options``: ``graph``, converted to fp16 when this
-    TensorRT needs an fp16 graph for an fp16 engine (11.x).  Key and build it (:func:`engine_key`,
-    :func:`build_engine`), as the backend and ``trt-detect build`` both should."""
-    return with_fp16(graph) if precision_strategy(trt, options.precision) == "onnx-fp16" else graph
-
-
 def engine_key(
     graph: PreparedGraph, options: BuildOptions, *, trt: Any, gpu_name: str, compute_capability: tuple[int, int]
 ) -> Any:
     """The engine-cache key of ``graph`` built with ``options`` (the backend and ``trt-detect
-    build`` both call this, so an engine built by one is found by the other)."""
+    build`` both call this, so an engine built by one is found by the other).
+
+    ``graph`` is keyed as given: the fp16 conversion TensorRT 11 needs happens inside
+    :func:`build_engine`, only when an engine is built, and the options' recipe names it.
+    """
     from trt_core.trt.cache import EngineKey
 
     return EngineKey.create(
