@@ -4,8 +4,7 @@ fixed JSON, deployed in the same proxy mode and replica count as the real app's 
     serve run benchmarks.noop_app:app            (or deployed by benchmarks/serve_bench.py)
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: FastAPI resolves ``request: Request`` at definition time.
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from ray import serve

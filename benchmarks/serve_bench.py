@@ -40,7 +40,12 @@ sys.path.insert(0, str(REPO))
 
 from deployments.config import HIGH_THROUGHPUT_ENV  # noqa: E402
 
-SIZES = {"640x480": (640, 480), "1920x1080": (1920, 1080)}
+
+def parse_args(pairs: list[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` -> app args (values read as YAML: numbers, booleans, null)."""
+    import yaml
+
+    return {k: yaml.safe_load(v) for k, v in (pair.split("=", 1) for pair in pairs)}
 
 
 def jpeg_of_size(width: int, height: int) -> bytes:
@@ -54,20 +59,105 @@ def jpeg_of_size(width: int, height: int) -> bytes:
 def multipart_body(images: list[bytes], boundary: str = "trtdetectbenchboundary") -> tuple[bytes, str]:
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{i}.jpg"\r\n'
-        f"Content-Type: image/jpeg\r\n\r\n".encode() + data + b"\r\n"
+        f"Content-Type: image/jpeg\r\n\r\n".encode()
+        + data
+        + b"\r\n"
         for i, data in enumerate(images)
     ]
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
+def _cpu_seconds() -> dict[int, tuple[str, float]]:
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[str, float]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            name = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:90]
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        out[int(stat.parent.name)] = (
+            name or text[text.index("(") : text.rindex(")") + 1],
+            (int(fields[11]) + int(fields[12])) / ticks,
+        )
+    return out
+
+
+def busiest_processes(delay_s: float, into: list[str], window_s: float = 2.0) -> threading.Thread:
+    """CPU use of the busiest processes over ``window_s`` from ``delay_s`` on (which stage is the limit)."""
+
+    def measure() -> None:
+        time.sleep(delay_s)
+        before = _cpu_seconds()
+        time.sleep(window_s)
+        after = _cpu_seconds()
+        usage = sorted(
+            ((after[pid][1] - before[pid][1]) / window_s * 100, after[pid][0]) for pid in after if pid in before
+        )[::-1]
+        into.extend(f"{pct:5.0f}% {name}" for pct, name in usage[:24] if pct >= 1)
+
+    thread = threading.Thread(target=measure, daemon=True)
+    thread.start()
+    return thread
+
+
+def stage_timings(
+    url: str, body: bytes, content_type: str, seconds: float, into: list[dict[str, float]]
+) -> threading.Thread:
+    """A few requests during the load (one every 0.25 s): where an image's time goes."""
+    import urllib.request
+
+    def sample() -> None:
+        stop = time.monotonic() + seconds - 1
+        time.sleep(1)
+        while time.monotonic() < stop:
+            request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    result = json.loads(response.read())
+                for item in result.get("results", [result]):
+                    into.append(item.get("timing_ms", {}))
+            except Exception as exc:
+                body_text = getattr(exc, "read", lambda: b"")()[:300]
+                into.append({"error": f"{exc} {body_text!r}"})  # type: ignore[dict-item]
+            time.sleep(0.25)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    return thread
+
+
 def run_hey(hey: str, url: str, body: bytes, content_type: str, seconds: float, concurrency: int) -> dict[str, Any]:
     """``hey`` against ``url``; throughput and percentiles of 2xx only, other outcomes counted."""
+    processes: list[str] = []
+    samples: list[dict[str, float]] = []
     with tempfile.NamedTemporaryFile(suffix=".bin") as payload:
         payload.write(body)
         payload.flush()
-        command = [hey, "-z", f"{seconds}s", "-c", str(concurrency), "-m", "POST", "-T", content_type,
-                   "-D", payload.name, "-o", "csv", url]
-        out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120).stdout
+        command = [
+            hey,
+            "-z",
+            f"{seconds}s",
+            "-c",
+            str(concurrency),
+            "-m",
+            "POST",
+            "-T",
+            content_type,
+            "-D",
+            payload.name,
+            "-o",
+            "csv",
+            url,
+        ]
+        threads = [busiest_processes(seconds / 2, processes), stage_timings(url, body, content_type, seconds, samples)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+        for thread in threads:
+            thread.join()
+    out = done.stdout
+    if done.returncode != 0 or "status-code" not in out:
+        raise RuntimeError(f"hey failed ({done.returncode}): {done.stderr[-2000:]} {out[:500]}")
     rows = [line.split(",") for line in out.splitlines()[1:] if line.count(",") >= 7]
     statuses: dict[str, int] = {}
     ok_latency: list[float] = []
@@ -79,6 +169,11 @@ def run_hey(hey: str, url: str, body: bytes, content_type: str, seconds: float, 
         if status.startswith("2"):
             ok_latency.append(latency * 1e3)
     wall = max(end, 1e-9)
+    print(
+        f"  {url}: {len(rows)} responses {statuses} in {wall:.1f} s; sampled stage ms: "
+        f"{[{k: v for k, v in t.items() if k != 'preprocess'} for t in samples[-2:]]}",
+        flush=True,
+    )
     ok = np.asarray(ok_latency) if ok_latency else np.zeros(1)
     return {
         "requests_per_s_2xx": len(ok_latency) / wall,
@@ -87,6 +182,13 @@ def run_hey(hey: str, url: str, body: bytes, content_type: str, seconds: float, 
         "p99_ms": float(np.percentile(ok, 99)),
         "statuses": statuses,
         "wall_s": wall,
+        "busiest_processes": processes,
+        "stage_ms_median": {
+            key: round(float(np.median([t[key] for t in samples if key in t])), 2)
+            for key in ("preprocess", "inference", "postprocess", "total")
+            if any(key in t for t in samples)
+        },
+        "errors_seen": [t["error"] for t in samples if "error" in t][:3],
     }
 
 
@@ -152,22 +254,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--arg", action="append", default=[], help="an app arg, key=value (YAML value)")
     parser.add_argument("--multipart", type=int, default=0)
+    parser.add_argument("--sizes", default="640x480,1920x1080", help="JPEG sizes, comma-separated WxH")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME:key=value,... another app configuration measured after the first",
+    )
     parser.add_argument("--classic", action="store_true", help="Serve's classic proxy instead of HAProxy + gRPC")
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument("--skip-noop", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench-out"))
     opts = parser.parse_args(argv)
-    import yaml
-
-    app_args: dict[str, Any] = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in opts.arg)}
+    app_args = parse_args(opts.arg)
     if opts.model:
         app_args["model"] = opts.model
     mode = {k: "0" for k in HIGH_THROUGHPUT_ENV} if opts.classic else HIGH_THROUGHPUT_ENV
     os.environ.update(mode)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     opts.out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"mode": "classic" if opts.classic else "high-throughput", "args": app_args,
-                              "concurrency": opts.concurrency, "seconds": opts.seconds, "command": sys.argv}
+    report: dict[str, Any] = {
+        "mode": "classic" if opts.classic else "high-throughput",
+        "args": app_args,
+        "concurrency": opts.concurrency,
+        "seconds": opts.seconds,
+        "command": sys.argv,
+    }
     batch = int(app_args.get("max_batch_size", 8))
     if not opts.skip_bare:
         report["bare_images_per_s"] = bare_backend(app_args.get("model"), batch, opts.seconds)
@@ -182,31 +294,44 @@ def main(argv: list[str] | None = None) -> int:
     ray.init(include_dashboard=False, log_to_driver=False)
     plan = capacity(AppArgs.model_validate(app_args))
     report["plan"] = plan.describe()
-    images = {name: jpeg_of_size(*size) for name, size in SIZES.items()}
+    images = {size: jpeg_of_size(*map(int, size.split("x"))) for size in opts.sizes.split(",")}
     port = 8000
     url = f"http://127.0.0.1:{port}"
     if not opts.skip_noop:
         from benchmarks.noop_app import NoopIngress
 
         serve.start(http_options={"host": "0.0.0.0", "port": port})
-        serve.run(NoopIngress.options(num_replicas=plan.stages["Ingress"].replicas).bind(), name="noop",
-                  route_prefix="/")
-        report["noop"] = {name: run_hey(opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency)
-                          for name, data in images.items()}
+        serve.run(
+            NoopIngress.options(num_replicas=plan.stages["Ingress"].replicas).bind(), name="noop", route_prefix="/"
+        )
+        report["noop"] = {
+            name: run_hey(opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency)
+            for name, data in images.items()
+        }
         print("no-op:", {k: round(v["requests_per_s_2xx"]) for k, v in report["noop"].items()}, flush=True)
         serve.delete("noop")
-    deploy_app(app_args, port)
-    wait_healthy(url + "/healthz")
-    for data in images.values():  # warm every replica's caches
-        run_hey(opts.hey, url + "/detect", data, "image/jpeg", 3, opts.concurrency)
-    report["app"] = {name: run_hey(opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency)
-                     for name, data in images.items()}
-    if opts.multipart:
-        for name, data in images.items():
-            body, content_type = multipart_body([data] * opts.multipart)
-            result = run_hey(opts.hey, url + "/detect", body, content_type, opts.seconds, opts.concurrency)
-            result["images_per_s_2xx"] = result["requests_per_s_2xx"] * opts.multipart
-            report["app"][f"{name} x{opts.multipart} multipart"] = result
+    report["app"] = {}
+    variants = [("", {})] + [(v.split(":", 1)[0], parse_args(v.split(":", 1)[1].split(","))) for v in opts.variant]
+    for name, changes in variants:
+        label = f" [{name}]" if name else ""
+        deploy_app({**app_args, **changes}, port)
+        wait_healthy(url + "/healthz")
+        for data in images.values():  # warm every replica's caches
+            run_hey(opts.hey, url + "/detect", data, "image/jpeg", 3, opts.concurrency)
+        for size, data in images.items():
+            report["app"][size + label] = run_hey(
+                opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency
+            )
+        if opts.multipart:
+            for size, data in images.items():
+                body, content_type = multipart_body([data] * opts.multipart)
+                result = run_hey(opts.hey, url + "/detect", body, content_type, opts.seconds, opts.concurrency)
+                result["images_per_s_2xx"] = result["requests_per_s_2xx"] * opts.multipart
+                report["app"][f"{size} x{opts.multipart} multipart{label}"] = result
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/model", timeout=10) as response:
+        report["model"] = json.loads(response.read())
     serve.shutdown()
     ray.shutdown()
     (opts.out / "bench.json").write_text(json.dumps(report, indent=2))
@@ -229,15 +354,20 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"| bare backend | {bare:.0f} | | | | | 1.00 | |")
     noop = report.get("noop", {})
     for name, r in noop.items():
-        lines.append(f"| no-op Serve app, {name} | {r['requests_per_s_2xx']:.0f} | {r['p50_ms']:.1f} | "
-                     f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['statuses']} | | 1.00 |")
+        lines.append(
+            f"| no-op Serve app, {name} | {r['requests_per_s_2xx']:.0f} | {r['p50_ms']:.1f} | "
+            f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['statuses']} | | 1.00 |"
+        )
     for name, r in report["app"].items():
         rate = r.get("images_per_s_2xx", r["requests_per_s_2xx"])
         size = name.split(" ")[0]
         vs_bare = f"{rate / bare:.2f}" if bare else ""
-        vs_noop = f"{rate / noop[size]['requests_per_s_2xx']:.2f}" if size in noop else ""
-        lines.append(f"| app, {name} | {rate:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | "
-                     f"{r['statuses']} | {vs_bare} | {vs_noop} |")
+        ceiling = noop.get(size, {}).get("requests_per_s_2xx", 0.0)
+        vs_noop = f"{rate / ceiling:.2f}" if ceiling else ""
+        lines.append(
+            f"| app, {name} | {rate:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"{r['statuses']} | {vs_bare} | {vs_noop} |"
+        )
     return "\n".join(lines) + "\n"
 
 

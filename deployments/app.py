@@ -21,8 +21,7 @@ from deployments.preprocess import Preprocess
 from deployments.sizing import Plan, plan_capacity, shortfalls
 from trt_core.models import resolve_model
 from trt_core.prepare import prepare_model
-from trt_core.presets import resolve
-from trt_core.spec import ModelSpec
+from trt_core.presets import load_spec
 
 logger = logging.getLogger("ray.serve")
 
@@ -56,8 +55,8 @@ def build_app(args: AppArgs) -> Application:
     if not isinstance(args, AppArgs):
         args = AppArgs.model_validate(args or {})
     model_path = resolve_model(args.model)
-    overrides, params = resolve(args.preset, args.spec_overrides, conf=args.conf, iou=args.iou, max_det=args.max_det)
-    spec = ModelSpec.from_onnx(model_path, **overrides)
+    spec, params = load_spec(model_path, args.preset, args.spec_overrides, conf=args.conf, iou=args.iou,
+                             max_det=args.max_det)
     prepared = prepare_model(model_path, spec, decode_topk=args.decode_topk)
     plan = capacity(args)
     stages = plan.stages
@@ -68,9 +67,10 @@ def build_app(args: AppArgs) -> Application:
     def actor_options(name: str, **extra: Any) -> dict[str, Any]:
         return {"num_cpus": stages[name].num_cpus, **extra}
 
+    gpus = {"num_gpus": stages["Detector"].num_gpus} if plan.use_gpu else {}
     detector = _deployment(DetectorDeployment).options(
         num_replicas=stages["Detector"].replicas,
-        ray_actor_options=actor_options("Detector", **({"num_gpus": 1} if plan.use_gpu else {})),
+        ray_actor_options=actor_options("Detector", **gpus),
         # room for every batch in flight at the largest size user_config may raise it to
         max_ongoing_requests=2 * engine_batch * MAX_CONCURRENT_BATCHES,
         user_config={"max_batch_size": args.max_batch_size, "batch_wait_timeout_s": args.batch_wait_timeout_s},
@@ -96,7 +96,7 @@ def build_app(args: AppArgs) -> Application:
         num_replicas=stages["Preprocess"].replicas,
         ray_actor_options=actor_options("Preprocess"),
         max_queued_requests=queued,
-    ).bind(spec, args.max_pixels, detector, postprocess, stages["Preprocess"].num_cpus)
+    ).bind(spec, args.max_pixels, detector, postprocess, stages["Preprocess"].num_cpus, args.tensor_transport)
     ingress = _deployment(Ingress).options(
         num_replicas=stages["Ingress"].replicas, ray_actor_options=actor_options("Ingress")
     )

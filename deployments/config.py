@@ -59,11 +59,18 @@ class AppArgs(BaseModel):
     )
     engine_max_batch: int | None = Field(None, ge=1, le=MAX_BATCH_LIMIT, description="engine profile max")
     detector_cpus: float = Field(1.0, gt=0, description="CPUs reserved per Detector replica")
+    tensor_transport: Literal["object_store", "grpc"] = Field(
+        "object_store",
+        description="how Preprocess hands tensors to the Detector: Ray's object store (zero-copy on a node) "
+        "or Serve's gRPC transport (by value)",
+    )
     # -- capacity: None derives each from the cluster the app is deployed on (deployments/sizing.py)
     ingress_replicas: int | None = Field(None, ge=1, description="HTTP/handle entry replicas")
     preprocess_replicas: int | None = Field(None, ge=1, description="decode + resize replicas")
     postprocess_replicas: int | None = Field(None, ge=1, description="NMS + box mapping replicas")
-    detector_replicas: int | None = Field(None, ge=1, description="inference replicas (default: one per GPU)")
+    detector_replicas: int | None = Field(
+        None, ge=1, description="inference replicas (default: one per GPU; more than the GPUs share them)"
+    )
     stage_cpus: float | None = Field(None, gt=0, description="CPUs per CPU-stage replica")
     # -- admission control and limits
     request_timeout_s: float = Field(

@@ -30,6 +30,7 @@ MIN_STAGE_CPUS = 0.1
 class StagePlan:
     replicas: int
     num_cpus: float
+    num_gpus: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,19 @@ class Plan:
         return sum(s.replicas * s.num_cpus for s in self.stages.values())
 
     def describe(self) -> str:
-        return ", ".join(f"{name} {s.replicas}x{s.num_cpus:g} CPU" for name, s in self.stages.items())
+        return ", ".join(
+            f"{name} {s.replicas}x{s.num_cpus:g} CPU" + (f" {s.num_gpus:g} GPU" if s.num_gpus else "")
+            for name, s in self.stages.items()
+        )
 
 
 def plan_capacity(args: AppArgs, cluster_cpus: float, cluster_gpus: float) -> Plan:
     """Replicas and CPUs per stage for a cluster of ``cluster_cpus`` CPUs and ``cluster_gpus`` GPUs."""
     use_gpu = args.device == "gpu" or (args.device == "auto" and cluster_gpus >= 1)
     detectors = args.detector_replicas or (max(1, int(cluster_gpus)) if use_gpu else 1)
-    stages = {"Detector": StagePlan(detectors, args.detector_cpus)}
+    # more replicas than GPUs share them (each replica has its own event loop, batches and streams)
+    gpu_share = min(1.0, cluster_gpus / detectors) if use_gpu and cluster_gpus >= 1 else float(use_gpu)
+    stages = {"Detector": StagePlan(detectors, args.detector_cpus, gpu_share)}
     free = cluster_cpus - detectors * args.detector_cpus - RESERVED_CPUS
     explicit = {
         "Ingress": args.ingress_replicas,
@@ -72,8 +78,11 @@ def shortfalls(plan: Plan, cluster_cpus: float, cluster_gpus: float) -> list[str
     """What the cluster lacks to place ``plan`` now (empty when it fits), numbers named."""
     found = []
     detector = plan.stages["Detector"]
-    if plan.use_gpu and detector.replicas > cluster_gpus:
-        found.append(f"{detector.replicas} Detector replicas need as many GPUs; the cluster has {cluster_gpus:g}")
+    if plan.use_gpu and detector.replicas * detector.num_gpus > cluster_gpus:
+        found.append(
+            f"{detector.replicas} Detector replicas need {detector.replicas * detector.num_gpus:g} GPUs; "
+            f"the cluster has {cluster_gpus:g}"
+        )
     if plan.cpus > cluster_cpus:
         found.append(f"the app needs {plan.cpus:g} CPUs ({plan.describe()}); the cluster has {cluster_cpus:g}")
     return found
