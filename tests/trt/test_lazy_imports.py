@@ -21,7 +21,8 @@ out["loaded"] = sorted(m for m in ("tensorrt", "pycuda") if sys.modules.get(m) i
 parser = argparse.ArgumentParser()
 sub = parser.add_subparsers()
 trt_core.cli.build.add_parser(sub)
-args = parser.parse_args(["build", "model.onnx", "--fp16", "--max-batch", "8"])
+from trt_core.models import demo_model_path
+args = parser.parse_args(["build", str(demo_model_path()), "--fp16", "--max-batch", "8"])
 try:
     args.func(args)
 except BackendUnavailableError as exc:
