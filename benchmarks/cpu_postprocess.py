@@ -2,12 +2,9 @@
 against the all-host path, in one run.
 
 The model is NVIDIA's YOLOv3-608 (Darknet ``yolov3.cfg``: 80 classes, heads of 255
-channels at 19/38/76) with random weights (He-initialised, batch norm as identity),
-converted by ``trt_core.darknet`` with the ``nvidia-yolov3`` preprocessing.  Random
-weights give meaningless scores, so the three head convolutions are calibrated on a
-sample image: each output channel is rescaled (box offsets std 1, sizes std 0.5, objectness
-and classes std 2) and the objectness bias set so that ``--candidates`` boxes per image pass
-``conf 0.25`` — the load a busy street scene puts on NMS.
+channels at 19/38/76) with calibrated random weights, made once by
+``benchmarks/make_yolov3_onnx.py`` (its batch-norm statistics measured on the sample
+images, its objectness bias set for ``--candidates`` boxes per image at ``conf 0.25``).
 
 Variants (same images, same model outputs):
 
@@ -45,80 +42,13 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from cpu_nms import greedy_loop  # noqa: E402
 
 from trt_core import postprocess as postprocess_module  # noqa: E402
-from trt_core.decoders import decode  # noqa: E402
 from trt_core.detector import Detector  # noqa: E402
 from trt_core.graph import GraphRecipe  # noqa: E402
 from trt_core.params import DetectParams  # noqa: E402
 from trt_core.spec import ModelSpec  # noqa: E402
 
-CFGS = (REPO / "tests" / "fixtures" / "darknet" / "yolov3.cfg", REPO.parent / "shared" / "darknet" / "yolov3.cfg")
 SAMPLES = REPO / "models" / "shapes-yolov3-tiny" / "samples"
 CONFS = (0.1, 0.25, 0.6)
-HEAD_STD = (1.0, 1.0, 0.5, 0.5, 2.0, 2.0)  # x, y, w, h, objectness, classes
-
-
-def random_yolov3(path: Path, seed: int = 0) -> None:
-    """Darknet yolov3.cfg with He-initialised random weights -> ONNX (608x608)."""
-    from trt_core.darknet import convert, infer_shapes, load_cfg
-    from trt_core.darknet.weights import Header, _conv_inputs, conv_counts
-
-    cfg_path = next(p for p in CFGS if p.is_file())
-    cfg = load_cfg(cfg_path)
-    rng = np.random.default_rng(seed)
-    parts = [Header().pack()]
-    for conv, channels in _conv_inputs(cfg, infer_shapes(cfg)):
-        for name, shape in conv_counts(conv, channels):
-            if name == "weights":
-                fan_in = int(np.prod(shape[1:]))
-                value = rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
-            else:
-                value = np.full(shape, 1.0 if name in ("scales", "variance") else 0.0, np.float32)
-            parts.append(value.astype("<f4").tobytes())
-    weights = path.with_suffix(".weights")
-    weights.write_bytes(b"".join(parts))
-    convert(cfg_path, weights, path, preset="nvidia-yolov3", name="yolov3-608-random")
-    weights.unlink()
-
-
-def calibrate(path: Path, image: Path, candidates: int) -> dict[float, int]:
-    """Rescale the head convolutions in place (see the module docstring)."""
-    import onnx
-    from onnx import numpy_helper
-
-    spec = ModelSpec.from_onnx(path)
-    with Detector.from_onnx(path, backend="onnxruntime", device="cpu", decode_topk=None) as det:
-        heads = [h[0] for h in det.backend.infer(det.preprocess(image.read_bytes()).tensor[None])]
-    model = onnx.load(str(path))
-    inits = {i.name: i for i in model.graph.initializer}
-    producers = {n.output[0]: n for n in model.graph.node}
-    stats = []
-    for raw, desc in zip(heads, spec.outputs):
-        per = raw.reshape(3, 85, -1)
-        mean, std = per.mean(axis=(0, 2)), per.std(axis=(0, 2)) + 1e-6
-        target = np.array([*HEAD_STD[:5], *[HEAD_STD[5]] * 80], np.float32)
-        scale, shift = np.tile(target / std, 3), np.tile(-mean * target / std, 3)
-        conv = producers[desc.name]
-        assert conv.op_type == "Conv", conv.op_type
-        w, b = (numpy_helper.to_array(inits[n]) for n in conv.input[1:3])
-        stats.append((conv, w * scale[:, None, None, None], b * scale + shift))
-        heads[len(stats) - 1] = raw * scale[:, None, None] + shift[:, None, None]
-
-    def count(offset: float, conf: float) -> int:
-        shifted = [h.copy() for h in heads]
-        for h in shifted:
-            h.reshape(3, 85, *h.shape[1:])[:, 4] += offset
-        return len(decode(shifted, spec, conf).scores)
-
-    low, high = -30.0, 10.0
-    for _ in range(40):  # bisection: count(offset) grows with the offset
-        mid = (low + high) / 2
-        low, high = (mid, high) if count(mid, 0.25) < candidates else (low, mid)
-    for conv, w, b in stats:
-        b.reshape(3, 85)[:, 4] += high
-        for name, value in zip(conv.input[1:3], (w, b)):
-            inits[name].CopyFrom(numpy_helper.from_array(value.astype(np.float32), name))
-    onnx.save(model, str(path))
-    return {conf: count(high, conf) for conf in (0.25, 0.6)}
 
 
 def onnx_nms_model(k: int, classes: int, iou: float, score: float) -> bytes:
@@ -184,6 +114,15 @@ def run_images(det: Detector, images: list[bytes]) -> dict[str, Any]:
     return {"pre": float(np.median(pre)), "inf": float(np.median(inf)), "outputs": outputs}
 
 
+def matching(found: Any, host: Any) -> int:
+    """How many of ``host``'s detections ``found`` has too (same class, box within 0.05 px)."""
+    if len(found) == 0 or len(host) == 0:
+        return 0
+    close = np.abs(host.xyxy[:, None, :] - found.xyxy[None, :, :]).max(axis=2) <= 0.05
+    close &= host.class_ids[:, None] == found.class_ids[None, :]
+    return int(close.any(axis=1).sum())
+
+
 def post_ms(spec: ModelSpec, outputs: list[Any], params: DetectParams) -> float:
     """Median postprocess ms over the images (each timed repeatedly)."""
     return float(
@@ -199,9 +138,9 @@ def old_nms(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: floa
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=REPO / "out" / "yolov3-608-random.onnx")
+    parser.add_argument("--model", type=Path, default=REPO / "out" / "yolov3-608.onnx")
     parser.add_argument("--candidates", type=int, default=800, help="boxes per image passing conf 0.25")
-    parser.add_argument("--images", type=int, default=3)
+    parser.add_argument("--images", type=int, default=5)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     import os
@@ -209,18 +148,18 @@ def main() -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # postprocess: one core
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    samples = sorted(SAMPLES.glob("*.jpg"))[: args.images]
+    samples = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".jpg", ".png"))[: args.images]
     if not args.model.is_file():
-        args.model.parent.mkdir(parents=True, exist_ok=True)
-        random_yolov3(args.model)
-        passing = calibrate(args.model, samples[0], args.candidates)
-        print(f"calibrated {args.model}: candidates passing conf 0.25 / 0.6 on {samples[0].name}: {passing}")
+        import make_yolov3_onnx
+
+        make_yolov3_onnx.main(["-o", str(args.model), "--candidates", str(args.candidates), "--no-check"])
     images = [p.read_bytes() for p in samples]
     lines = [
         f"$ python {' '.join(shlex.quote(a) for a in sys.argv)}",
-        f"YOLOv3-608 (random weights, calibrated to ~{args.candidates} candidates at conf 0.25), ONNX Runtime "
+        f"YOLOv3-608 ({args.model.name}: calibrated random weights), ONNX Runtime "
         f"CPU, {len(images)} images ({', '.join(p.name for p in samples)}); medians, ms per image; per-class NMS "
-        "at IoU 0.45, max_det 300; 'same as host': the device path's detections equal the host path's",
+        "at IoU 0.45, max_det 300; 'same as host': the host path's detections (all images) that the device path "
+        "also finds (same class, box within 0.05 px)",
         "",
     ]
     header = (
@@ -250,15 +189,12 @@ def main() -> int:
             finally:
                 postprocess_module.batched_nms = original
             results[(variant, conf)] = post
-            same = all(
-                a.class_ids.tolist() == b.class_ids.tolist() and np.allclose(a.xyxy, b.xyxy, atol=0.05)
-                for a, b in zip(found[variant], found["host"])
-            )
+            matched = sum(matching(a, b) for a, b in zip(found[variant], found["host"]))
+            total = sum(len(b) for b in found["host"])
             dets = int(np.median([len(d) for d in found[variant]]))
             for name, ms in ((variant, post), (f"{variant}-old-nms", old)):
                 line = (
-                    f"{name:<16} {conf:>4} {dets:>5} {r['pre']:>10.1f} {r['inf']:>9.1f} {ms:>11.2f}  "
-                    f"{'yes' if same else 'NO'}"
+                    f"{name:<16} {conf:>4} {dets:>5} {r['pre']:>10.1f} {r['inf']:>9.1f} {ms:>11.2f}  {matched}/{total}"
                 )
                 lines.append(line)
                 print(line, flush=True)

@@ -15,7 +15,10 @@ Each box keeps its best class only, as the host decoders do.  Keeping the K best
 for NMS: greedy NMS decides a box from better-scored boxes only, so NMS over the top K
 keeps exactly the boxes the full NMS keeps among those K — the host result is reproduced
 whenever its kept boxes (up to ``max_det``) lie in the top K, and in any case whenever at
-most K boxes pass the request's ``conf`` (and ``classes``).
+most K boxes pass the request's ``conf`` (and ``classes``) — up to float rounding: the
+runtime's sigmoid/exp and numpy's agree to ~1e-7, which can reorder two exactly tied
+scores and so change which of two overlapping boxes NMS keeps (YOLOv3-608 with calibrated
+random weights: 2 of 1,447 detections, ``benchmarks/cpu_postprocess.py``).
 """
 
 from __future__ import annotations
