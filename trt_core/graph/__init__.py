@@ -6,14 +6,14 @@ graph's bytes with the spec of its outputs.  The app builder computes it once an
 to the replicas; backends run what they are given (:func:`as_prepared` gives plain model
 files the minimal recipe); the TensorRT engine-cache key includes the recipe.
 
-Where NMS runs — measured (``benchmarks/cpu_postprocess.py``, YOLOv3-608, ~800
-candidates at conf 0.25) and chosen: the device decodes and keeps the top K candidates
+Where NMS runs — measured (``benchmarks/cpu_postprocess.py``, YOLOv3-608, ~370-2,800
+candidates an image at conf 0.25) and chosen: the device decodes and keeps the top K candidates
 (best class per box); the host runs NMS over those K with the request's ``conf``, ``iou``,
-``classes``, ``max_det`` and ``agnostic`` — 0.35 ms for the whole postprocess (1.8 ms when
-the host decodes the raw heads too; 21 ms with the greedy loop NMS this replaced).  The
+``classes``, ``max_det`` and ``agnostic`` — 0.18 ms for the whole postprocess (1.0 ms when
+the host decodes the raw heads too; 19 ms with the greedy loop NMS this replaced).  The
 host NMS is ONNX Runtime's ``NonMaxSuppression`` kernel (:mod:`trt_core.boxes`); the same
 kernel inside the graph (ONNX Runtime runs it on the CPU and CUDA execution providers;
-TensorRT 10's parser maps it to ``INMSLayer``) would save ~0.1 ms and cannot honour live
+TensorRT 10's parser maps it to ``INMSLayer``) would save less than 0.1 ms and cannot honour live
 per-request parameters exactly: a request's ``iou`` above the graph's cannot be recovered
 from an already-suppressed set, one below it differs too (a box suppressed on the device
 by a box the request's NMS would itself drop), a higher ``conf`` changes which boxes
