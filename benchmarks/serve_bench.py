@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--arg", action="append", default=[], help="an app arg, key=value (YAML value)")
     parser.add_argument("--multipart", type=int, default=0)
+    parser.add_argument("--multipart-concurrency", type=int, default=16, help="clients sending multipart requests")
     parser.add_argument("--sizes", default="640x480,1920x1080", help="JPEG sizes, comma-separated WxH")
     parser.add_argument(
         "--variant",
@@ -325,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         if opts.multipart:
             for size, data in images.items():
                 body, content_type = multipart_body([data] * opts.multipart)
-                result = run_hey(opts.hey, url + "/detect", body, content_type, opts.seconds, opts.concurrency)
+                result = run_hey(
+                    opts.hey, url + "/detect", body, content_type, opts.seconds, opts.multipart_concurrency
+                )
                 result["images_per_s_2xx"] = result["requests_per_s_2xx"] * opts.multipart
                 report["app"][f"{size} x{opts.multipart} multipart{label}"] = result
     import urllib.request

@@ -19,8 +19,8 @@ from deployments.ingress import Ingress
 from deployments.postprocess import Postprocess
 from deployments.preprocess import Preprocess
 from deployments.sizing import Plan, plan_capacity, shortfalls
+from trt_core.graph import GraphRecipe, prepare_graph, share
 from trt_core.models import resolve_model
-from trt_core.prepare import prepare_model
 from trt_core.presets import load_spec
 
 logger = logging.getLogger("ray.serve")
@@ -55,9 +55,11 @@ def build_app(args: AppArgs) -> Application:
     if not isinstance(args, AppArgs):
         args = AppArgs.model_validate(args or {})
     model_path = resolve_model(args.model)
-    spec, params = load_spec(model_path, args.preset, args.spec_overrides, conf=args.conf, iou=args.iou,
-                             max_det=args.max_det)
-    prepared = prepare_model(model_path, spec, decode_topk=args.decode_topk)
+    spec, params = load_spec(
+        model_path, args.preset, args.spec_overrides, conf=args.conf, iou=args.iou, max_det=args.max_det
+    )
+    recipe = GraphRecipe.from_decode_topk(args.decode_topk)
+    graph = share(prepare_graph(model_path, spec, recipe), model_path, spec, recipe)  # once; replicas load it
     plan = capacity(args)
     stages = plan.stages
     device = "gpu" if plan.use_gpu else "cpu"
@@ -68,35 +70,50 @@ def build_app(args: AppArgs) -> Application:
         return {"num_cpus": stages[name].num_cpus, **extra}
 
     gpus = {"num_gpus": stages["Detector"].num_gpus} if plan.use_gpu else {}
-    detector = _deployment(DetectorDeployment).options(
-        num_replicas=stages["Detector"].replicas,
-        ray_actor_options=actor_options("Detector", **gpus),
-        # room for every batch in flight at the largest size user_config may raise it to
-        max_ongoing_requests=2 * engine_batch * MAX_CONCURRENT_BATCHES,
-        user_config={"max_batch_size": args.max_batch_size, "batch_wait_timeout_s": args.batch_wait_timeout_s},
-        max_queued_requests=queued,
-    ).bind(
-        str(model_path),
-        spec,
-        args.backend,
-        device,
-        engine_batch,
-        args.backend_options,
-        max(1, math.floor(args.detector_cpus)),
-        args.decode_topk,
-        args.batch_padding,
+    detector = (
+        _deployment(DetectorDeployment)
+        .options(
+            num_replicas=stages["Detector"].replicas,
+            ray_actor_options=actor_options("Detector", **gpus),
+            # room for every batch in flight at the largest size user_config may raise it to
+            max_ongoing_requests=2 * engine_batch * MAX_CONCURRENT_BATCHES,
+            user_config={"max_batch_size": args.max_batch_size, "batch_wait_timeout_s": args.batch_wait_timeout_s},
+            max_queued_requests=queued,
+        )
+        .bind(
+            graph,
+            args.backend,
+            device,
+            engine_batch,
+            args.backend_options,
+            max(1, math.floor(args.detector_cpus)),
+            args.batch_padding,
+        )
     )
-    postprocess = _deployment(Postprocess).options(
-        num_replicas=stages["Postprocess"].replicas,
-        ray_actor_options=actor_options("Postprocess"),
-        user_config={"conf": params.conf, "iou": params.iou, "max_det": params.max_det, "agnostic": params.agnostic},
-        max_queued_requests=queued,
-    ).bind(prepared.spec, stages["Postprocess"].num_cpus)
-    preprocess = _deployment(Preprocess).options(
-        num_replicas=stages["Preprocess"].replicas,
-        ray_actor_options=actor_options("Preprocess"),
-        max_queued_requests=queued,
-    ).bind(spec, args.max_pixels, detector, postprocess, stages["Preprocess"].num_cpus, args.tensor_transport)
+    postprocess = (
+        _deployment(Postprocess)
+        .options(
+            num_replicas=stages["Postprocess"].replicas,
+            ray_actor_options=actor_options("Postprocess"),
+            user_config={
+                "conf": params.conf,
+                "iou": params.iou,
+                "max_det": params.max_det,
+                "agnostic": params.agnostic,
+            },
+            max_queued_requests=queued,
+        )
+        .bind(graph.spec, stages["Postprocess"].num_cpus)
+    )
+    preprocess = (
+        _deployment(Preprocess)
+        .options(
+            num_replicas=stages["Preprocess"].replicas,
+            ray_actor_options=actor_options("Preprocess"),
+            max_queued_requests=queued,
+        )
+        .bind(spec, args.max_pixels, detector, postprocess, stages["Preprocess"].num_cpus, args.tensor_transport)
+    )
     ingress = _deployment(Ingress).options(
         num_replicas=stages["Ingress"].replicas, ray_actor_options=actor_options("Ingress")
     )

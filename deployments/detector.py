@@ -7,7 +7,6 @@ import logging
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,8 +18,7 @@ from deployments.messages import InferredImage, PreprocessedImage
 from trt_core.backends import create_backend
 from trt_core.batching import infer_images, resolve_padding, warm_up
 from trt_core.errors import BackendError
-from trt_core.prepare import prepare_model
-from trt_core.spec import ModelSpec
+from trt_core.graph import GraphRef
 
 logger = logging.getLogger("ray.serve")
 PROBE_AFTER_IDLE_S = 30.0
@@ -31,26 +29,24 @@ MAX_CONCURRENT_BATCHES = 2  # one batch copies while the other computes (the run
 class DetectorDeployment:
     def __init__(
         self,
-        model_path: str,
-        spec: ModelSpec,
+        graph: GraphRef,
         backend: str,
         device: str,
         engine_max_batch: int,
         backend_options: dict[str, Any],
         cpu_threads: int | None = None,
-        decode_topk: int | None = None,
         batch_padding: str = "auto",
     ) -> None:
-        prepared = prepare_model(Path(model_path), spec, decode_topk=decode_topk)
+        prepared = graph.load()  # prepared once by the app builder
         self.spec = prepared.spec
         self.decode = prepared.decode
+        options = {"progress": logger.info, **backend_options}  # TensorRT logs its build phases
         self.backend = create_backend(
-            prepared.source,
-            prepared.spec,
+            prepared,
             backend=backend,
             device=device,
             max_batch=engine_max_batch,
-            options=backend_options,
+            options=options,
             threads=cpu_threads,
         )
         # As many inference threads as batches in flight: each thread keeps its GPU

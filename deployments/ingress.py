@@ -65,7 +65,9 @@ class Ingress:
         self.spec = spec
         self.settings = settings
         self.limits = BodyLimits(
-            settings.max_body_bytes, settings.body_timeout_s, settings.max_images_per_request,
+            settings.max_body_bytes,
+            settings.body_timeout_s,
+            settings.max_images_per_request,
             settings.max_request_pixels,
         )
         self.ongoing_images = 0

@@ -57,4 +57,5 @@ class Postprocess:
         return {"conf": self.defaults.conf, "iou": self.defaults.iou, "max_det": self.defaults.max_det}
 
     def ping(self) -> str:
-        return "ok"
+        """``GET /healthz``: this replica answers (with its id)."""
+        return str(serve.get_replica_context().replica_id.unique_id)

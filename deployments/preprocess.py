@@ -45,7 +45,11 @@ class Preprocess:
         # same node, instead of being pickled through the Detector's gRPC event loop.
         self.detector = detector.options(_by_reference=tensor_transport == "object_store")
         self.postprocess = postprocess
-        self.pool = ThreadPoolExecutor(max(1, math.floor(num_cpus)), thread_name_prefix="preprocess")
+        threads = max(1, math.floor(num_cpus))
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="preprocess")
+        import cv2
+
+        cv2.setNumThreads(threads)  # no more OpenCV threads than the replica's CPUs
         self.latency = metrics.Histogram(
             "trt_detect_preprocess_ms",
             description="Decode + letterbox time per image (ms).",
@@ -76,4 +80,5 @@ class Preprocess:
         return await loop.run_in_executor(self.pool, lambda: encode(draw(rgb, detected.detections), fmt))
 
     def ping(self) -> str:
-        return "ok"
+        """``GET /healthz``: this replica answers (with its id)."""
+        return str(serve.get_replica_context().replica_id.unique_id)

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,7 +75,50 @@ def ray_cluster() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def served(ray_cluster: None, tiny_model: Path) -> dict[str, Any]:
     port = free_port()
-    config = load_config(port, model=str(tiny_model), conf=0.05, max_batch_size=8, batch_wait_timeout_s=0.02,
-                         max_body_bytes=2_000_000, max_pixels=4_000_000)
+    config = load_config(
+        port,
+        model=str(tiny_model),
+        conf=0.05,
+        max_batch_size=8,
+        batch_wait_timeout_s=0.02,
+        max_body_bytes=2_000_000,
+        max_pixels=4_000_000,
+    )
     deploy(config)  # thresholds and batching come from args alone: no user_config
     return {"url": f"http://127.0.0.1:{port}", "config": config, "model": tiny_model}
+
+
+_handle_loop: asyncio.AbstractEventLoop | None = None
+
+
+def call_handle(method: str, *args: Any, deployment: str | None = None, **kwargs: Any) -> Any:
+    """``await handle.<method>.remote(...)`` on one long-lived event loop, as an asyncio user makes it.
+
+    (In Serve's high-throughput mode a handle's router runs on the caller's event loop, so a
+    synchronous ``.result()`` outside any loop is not available to callers.)
+    """
+    global _handle_loop
+    if _handle_loop is None:
+        _handle_loop = asyncio.new_event_loop()
+        threading.Thread(target=_handle_loop.run_forever, daemon=True, name="handle-loop").start()
+
+    async def run() -> Any:
+        if deployment is None:
+            handle = serve.get_app_handle("detector")
+        else:
+            handle = serve.get_deployment_handle(deployment, app_name="detector")
+        return await getattr(handle, method).remote(*args, **kwargs)
+
+    return asyncio.run_coroutine_threadsafe(run(), _handle_loop).result(timeout=60)
+
+
+def with_deployment(config: dict[str, Any], name: str, **fields: Any) -> dict[str, Any]:
+    """A copy of ``config`` whose app sets ``fields`` on deployment ``name`` (a ``deployments:`` entry)."""
+    config = copy.deepcopy(config)
+    deployments = config["applications"][0].setdefault("deployments", [])
+    entry = next((d for d in deployments if d["name"] == name), None)
+    if entry is None:
+        entry = {"name": name}
+        deployments.append(entry)
+    entry.update(fields)
+    return config

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import io
 import time
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.deployments.conftest import deploy
+from tests.deployments.conftest import call_handle, deploy, with_deployment
 from trt_core import Detector
 from trt_core.errors import InvalidImageError, InvalidRequestError
 
@@ -30,50 +29,41 @@ def png(rgb: np.ndarray) -> bytes:
 
 
 def test_handle_accepts_bytes_numpy_and_pil(served: dict[str, Any]) -> None:
-    from ray import serve
-
-    handle = serve.get_app_handle("detector")
     rgb = rgb_image()
     expected = Detector.from_onnx(served["model"], backend="onnxruntime", conf=0.05).detect(rgb)
     http = requests.post(served["url"] + "/detect", data=png(rgb), timeout=60).json()
     for source in (png(rgb), rgb, Image.fromarray(rgb)):
-        result = handle.detect.remote(source).result(timeout_s=60)
+        result = call_handle("detect", source)
         assert result["image"] == {"width": 210, "height": 90}
         np.testing.assert_allclose([d["box"] for d in result["detections"]], expected.xyxy, atol=1e-3)
         assert [d["label"] for d in result["detections"]] == [d["label"] for d in http["detections"]]
-    strict = handle.detect.remote(rgb, conf=0.3, classes=[1]).result(timeout_s=60)
+    strict = call_handle("detect", rgb, conf=0.3, classes=[1])
     assert all(d["score"] >= 0.3 and d["class_id"] == 1 for d in strict["detections"])
 
 
 def test_handle_errors_are_project_exceptions(served: dict[str, Any]) -> None:
-    from ray import serve
-
-    handle = serve.get_app_handle("detector")
     with pytest.raises(InvalidImageError, match="not a recognised image"):
-        handle.detect.remote(b"definitely not an image").result(timeout_s=60)
+        call_handle("detect", b"definitely not an image")
     with pytest.raises(InvalidRequestError, match="conf"):
-        handle.detect.remote(rgb_image(), conf=7).result(timeout_s=60)
-    assert handle.detect.remote(rgb_image()).result(timeout_s=60)["detections"] is not None
+        call_handle("detect", rgb_image(), conf=7)
+    with pytest.raises(InvalidRequestError, match="class ids from 0 to 2"):
+        call_handle("detect", rgb_image(), classes=[999])
+    good = call_handle("detect", rgb_image(), conf="0.05")  # the query-string spelling is accepted too
+    assert good["image"] == {"width": 210, "height": 90} and good["detections"]
 
 
 def test_reconfigure_changes_thresholds_and_batching_live(served: dict[str, Any]) -> None:
-    from ray import serve
-
     url = served["url"]
 
     def serve_actor_ids() -> set[str]:
-        post = serve.get_deployment_handle("Postprocess", app_name="detector").replica.remote().result(timeout_s=30)
+        post = call_handle("ping", deployment="Postprocess")  # answers with its replica id
         return {post, requests.get(url + "/model", timeout=30).json()["detector_replica"]}
 
     rgb = rgb_image(9)
     before = requests.post(url + "/detect", data=png(rgb), timeout=60).json()["detections"]
     actors = serve_actor_ids()
-    config = copy.deepcopy(served["config"])
-    for deployment in config["applications"][0]["deployments"]:
-        if deployment["name"] == "Postprocess":
-            deployment["user_config"] = {"conf": 0.3, "iou": 0.45, "max_det": 2}
-        if deployment["name"] == "Detector":
-            deployment["user_config"] = {"max_batch_size": 4, "batch_wait_timeout_s": 0.001}
+    config = with_deployment(served["config"], "Postprocess", user_config={"conf": 0.3, "iou": 0.45, "max_det": 2})
+    config = with_deployment(config, "Detector", user_config={"max_batch_size": 4, "batch_wait_timeout_s": 0.001})
     try:
         deploy(config)
         deadline = time.monotonic() + 60

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import io
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.deployments.conftest import deploy
+from tests.deployments.conftest import deploy, with_deployment
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -21,12 +20,8 @@ def test_overload_gives_503_with_retry_after(served: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     Image.fromarray(np.random.default_rng(3).integers(0, 256, (900, 900, 3), dtype=np.uint8)).save(buffer, "JPEG")
     body = buffer.getvalue()
-    config = copy.deepcopy(served["config"])
-    app = config["applications"][0]
-    app["args"]["max_queued_requests"] = 1
-    for deployment in app["deployments"]:
-        if deployment["name"] == "Preprocess":
-            deployment["max_ongoing_requests"] = 1
+    config = with_deployment(served["config"], "Preprocess", max_ongoing_requests=1)
+    config["applications"][0]["args"]["max_queued_requests"] = 1
     try:
         deploy(config)
 

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.deployments.conftest import deploy, free_port, load_config
+from tests.deployments.conftest import call_handle, deploy, free_port, load_config, with_deployment
 from tests.deployments.test_http import assert_matches, make_images, png
 from trt_core import Detector
 
@@ -73,13 +73,13 @@ def cluster_config(port: int, model: Path) -> dict[str, Any]:
         max_batch_size=4,
         batch_wait_timeout_s=0.01,
     )
-    for deployment in config["applications"][0]["deployments"]:
-        name = deployment["name"]
-        deployment["num_replicas"] = TARGETS[name]
-        if name == "Detector":
-            deployment["ray_actor_options"] = {"num_cpus": 0.1, "num_gpus": 1}
-        else:
-            deployment["ray_actor_options"] = {"num_cpus": 0.1, "resources": {"cpu_worker": 1}}
+    for name, replicas in TARGETS.items():
+        options = (
+            {"num_cpus": 0.1, "num_gpus": 1}
+            if name == "Detector"
+            else {"num_cpus": 0.1, "resources": {"cpu_worker": 1}}
+        )
+        config = with_deployment(config, name, num_replicas=replicas, ray_actor_options=options)
     return config
 
 
@@ -208,16 +208,14 @@ def test_replicas_are_placed_by_resources(topology: Topology) -> None:
 
 
 def test_handle_reaches_every_postprocess_replica(topology: Topology) -> None:
-    handle = serve.get_deployment_handle("Postprocess", app_name=APP)
-    answered = Counter(handle.replica.remote().result(timeout_s=60) for _ in range(40))
+    answered = Counter(call_handle("ping", deployment="Postprocess") for _ in range(40))
     running = {r.replica_id for r in serve_replicas()["Postprocess"] if r.state == "RUNNING"}
     assert set(answered) == running and len(running) == 2, (answered, running)
 
 
 def test_http_batch_across_nodes_matches_in_process_detector(topology: Topology, local: Detector) -> None:
     check_batch(topology, local, n=16)
-    detector = serve.get_app_handle(APP)
-    result = detector.detect.remote(make_images(1)[0]).result(timeout_s=60)
+    result = call_handle("detect", make_images(1)[0])
     assert result["model"] == "tiny-test"
 
 

@@ -26,5 +26,15 @@ from __future__ import annotations
 
 from trt_core.graph.prepare import as_prepared, prepare_graph, rewrite_io, with_fp16
 from trt_core.graph.recipe import GraphRecipe, PreparedGraph
+from trt_core.graph.store import GraphRef, share
 
-__all__ = ["GraphRecipe", "PreparedGraph", "as_prepared", "prepare_graph", "rewrite_io", "with_fp16"]
+__all__ = [
+    "GraphRecipe",
+    "GraphRef",
+    "PreparedGraph",
+    "as_prepared",
+    "prepare_graph",
+    "rewrite_io",
+    "share",
+    "with_fp16",
+]
