@@ -93,6 +93,9 @@ class Ingress:
             raise DeadlineExceededError(
                 f"the request did not finish within {self.settings.request_timeout_s:g} s; its work was cancelled"
             ) from None
+        except Exception as exc:
+            # As a project error, so that Serve's own handlers (plain-text 503s) never see it
+            raise (as_project_error(exc) or exc) from None
         finally:
             self.ongoing_images -= images
 
@@ -114,11 +117,8 @@ class Ingress:
     # -- Python handle API ----------------------------------------------------------------
     async def detect(self, image: Any, **params: Any) -> dict[str, Any]:
         """``handle.detect.remote(bytes | ndarray | PIL.Image, conf=..., ...)`` -> the JSON dict."""
-        try:
-            changes = self._changes({k: v for k, v in params.items() if v is not None})
-            results = await self._admitted(1, lambda: self._detect_all([image], changes))
-        except Exception as exc:
-            raise (as_project_error(exc) or exc) from None
+        changes = self._changes({k: v for k, v in params.items() if v is not None})
+        results = await self._admitted(1, lambda: self._detect_all([image], changes))
         return results[0]
 
     # -- HTTP API ---------------------------------------------------------------------------
@@ -166,8 +166,11 @@ class Ingress:
 
     @api.get("/model", summary="The model, backend, precision, device and batch settings")
     async def model(self) -> Response:
-        detector, defaults = await asyncio.gather(
-            self.stages["Detector"].describe.remote(), self.stages["Postprocess"].defaults_dict.remote()
-        )
+        try:
+            detector, defaults = await asyncio.gather(
+                self.stages["Detector"].describe.remote(), self.stages["Postprocess"].defaults_dict.remote()
+            )
+        except Exception as exc:
+            raise (as_project_error(exc) or exc) from None
         limits = self.settings.model_dump(exclude={"device"})
         return JSONResponse({**self.spec.to_dict(), **detector, "defaults": defaults, "limits": limits})
