@@ -75,9 +75,8 @@ def build_app(args: AppArgs) -> Application:
         .options(
             num_replicas=stages["Detector"].replicas,
             ray_actor_options=actor_options("Detector", **gpus),
-            # calls carry groups of images (Preprocess.GROUP_SIZE); room for every Preprocess
-            # replica's groups in flight and for batches at the largest size user_config may set
-            max_ongoing_requests=max(128, 2 * engine_batch * MAX_CONCURRENT_BATCHES),
+            # room for every batch in flight at the largest size user_config may raise it to
+            max_ongoing_requests=2 * engine_batch * MAX_CONCURRENT_BATCHES,
             user_config={"max_batch_size": args.max_batch_size, "batch_wait_timeout_s": args.batch_wait_timeout_s},
             max_queued_requests=queued,
         )

@@ -14,7 +14,7 @@ from ray import serve
 from ray.serve import metrics
 
 from deployments.config import DetectorUserConfig
-from deployments.messages import InferredImage, Outcome, PreprocessedImage
+from deployments.messages import InferredImage, PreprocessedImage
 from trt_core.backends import create_backend
 from trt_core.batching import infer_images, resolve_padding, warm_up
 from trt_core.errors import BackendError
@@ -114,10 +114,8 @@ class DetectorDeployment:
     def _infer(self, tensors: list[np.ndarray]) -> list[list[np.ndarray]]:
         return infer_images(self.backend, tensors, padding=self.padding, max_batch=self.max_batch_size)
 
-    async def infer_many(self, items: list[PreprocessedImage]) -> list[Outcome[InferredImage]]:
-        """A group of images from one caller: each joins the dynamic batches on its own."""
-        results = await asyncio.gather(*(self.infer(item) for item in items), return_exceptions=True)
-        return list(results)
+    async def __call__(self, item: PreprocessedImage) -> InferredImage:
+        return await self.infer(item)
 
     def describe(self) -> dict[str, Any]:
         """The Detector's part of ``GET /model``."""

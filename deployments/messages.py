@@ -10,24 +10,13 @@ candidates when decoding runs in the graph).  Postprocess -> Preprocess -> Ingre
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import Any
 
 import numpy as np
 
 from trt_core.detections import Detections
 from trt_core.preprocess import Geometry
 from trt_core.result import result_dict
-
-T = TypeVar("T")
-#: one image's result in a grouped call: the value, or the exception that image met (so one
-#: bad image never fails the others of its group)
-Outcome = Union[T, BaseException]  # noqa: UP007 (a generic alias: Outcome[InferredImage])
-
-
-def unwrap_outcome(outcome: Outcome[T]) -> T:
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from ray import serve
 from ray.serve import metrics
 
 from deployments.config import PostprocessUserConfig
-from deployments.messages import DetectedImage, InferredImage, Outcome
+from deployments.messages import DetectedImage, InferredImage
 from trt_core.params import DetectParams
 from trt_core.postprocess import postprocess
 from trt_core.spec import ModelSpec
@@ -48,21 +48,10 @@ class Postprocess:
         timing = {**inferred.timing_ms, "postprocess": elapsed}
         return DetectedImage(detections, geometry.width, geometry.height, timing, inferred.batch_size)
 
-    def _run_each(self, inferred: list[InferredImage], changes: list[dict[str, Any]]) -> list[Outcome[DetectedImage]]:
-        outcomes: list[Outcome[DetectedImage]] = []
-        for image, given in zip(inferred, changes):
-            try:
-                outcomes.append(self._run(image, self.defaults.replace(**given)))
-            except Exception as exc:  # this image's failure, not its group's
-                outcomes.append(exc)
-        return outcomes
-
-    async def run_many(
-        self, inferred: list[InferredImage], changes: list[dict[str, Any]]
-    ) -> list[Outcome[DetectedImage]]:
-        """Images of several requests; ``changes``: the parameters each request set (validated),
-        the rest are the live defaults."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, self._run_each, inferred, changes)
+    async def __call__(self, inferred: InferredImage, changes: dict[str, Any]) -> DetectedImage:
+        """``changes``: the parameters the request set, already validated; the rest are the live defaults."""
+        params = self.defaults.replace(**changes)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._run, inferred, params)
 
     def defaults_dict(self) -> dict[str, Any]:
         return {"conf": self.defaults.conf, "iou": self.defaults.iou, "max_det": self.defaults.max_det}

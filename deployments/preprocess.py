@@ -4,14 +4,12 @@ Each request's tensor goes from here straight to a Detector replica and the Dete
 compact output straight to a Postprocess replica; only the small typed result comes back
 through the Ingress.  (With Serve's gRPC transport, handle calls pass values, so a chain
 composed in the Ingress would carry every tensor in and out of it.)  The tensor hop itself
-uses Ray's object store by default (``tensor_transport``), the other hops gRPC.
-
-Downstream calls are grouped: the images this replica has ready within a millisecond go to
-the Detector in one call, and their outputs to Postprocess in one call.  A Serve call
-costs a replica about as much CPU as decoding a small JPEG, so one call per image made the
-single Detector replica of a GPU the limit of the whole app (measured on an H200:
-benchmarks/README.md).  One image's failure stays its own: results travel per image.
-Decoding runs on this replica's own threads, never on its event loop.
+uses Ray's object store by default (``tensor_transport``), the other hops gRPC.  (Grouping
+the images a replica has ready into one Detector call and one Postprocess call was tried
+and measured slower on an H200 node, 368 against 422 images/s: this stage is bound by its
+own CPU, which the grouping machinery adds to; see benchmarks/README.md.)  Decoding runs on this
+replica's own threads, never on its event loop, which keeps serving the awaits of the
+requests in flight downstream.
 """
 
 from __future__ import annotations
@@ -26,14 +24,11 @@ from ray import serve
 from ray.serve import metrics
 from ray.serve.handle import DeploymentHandle
 
-from deployments.messages import DetectedImage, InferredImage, Outcome, PreprocessedImage, unwrap_outcome
+from deployments.messages import DetectedImage, InferredImage, PreprocessedImage
 from trt_core.annotate import draw, encode
 from trt_core.image import load_rgb
 from trt_core.preprocess import preprocess
 from trt_core.spec import ModelSpec
-
-GROUP_SIZE = 32  # images per downstream call, at most
-GROUP_WAIT_S = 0.001  # how long a ready image waits for others to join its group
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=64)
@@ -71,20 +66,10 @@ class Preprocess:
         self.latency.observe(elapsed)
         return PreprocessedImage(prepared.tensor, prepared.geometry, {"preprocess": elapsed})
 
-    @serve.batch(max_batch_size=GROUP_SIZE, batch_wait_timeout_s=GROUP_WAIT_S, max_concurrent_batches=4)
-    async def _infer(self, prepared: list[PreprocessedImage]) -> list[Outcome[InferredImage]]:
-        outcomes: list[Outcome[InferredImage]] = await self.detector.infer_many.remote(prepared)
-        return outcomes
-
-    @serve.batch(max_batch_size=GROUP_SIZE, batch_wait_timeout_s=GROUP_WAIT_S, max_concurrent_batches=4)
-    async def _postprocess(self, items: list[tuple[InferredImage, dict[str, Any]]]) -> list[Outcome[DetectedImage]]:
-        inferred, changes = zip(*items)
-        outcomes: list[Outcome[DetectedImage]] = await self.postprocess.run_many.remote(list(inferred), list(changes))
-        return outcomes
-
     async def _downstream(self, prepared: PreprocessedImage, changes: dict[str, Any]) -> DetectedImage:
-        inferred = unwrap_outcome(await self._infer(prepared))  # called per image, runs per group
-        return unwrap_outcome(await self._postprocess((inferred, changes)))
+        inferred: InferredImage = await self.detector.remote(prepared)
+        detected: DetectedImage = await self.postprocess.remote(inferred, changes)
+        return detected
 
     async def __call__(self, image: Any, changes: dict[str, Any]) -> DetectedImage:
         prepared = await asyncio.get_running_loop().run_in_executor(self.pool, self._prepare, image)
