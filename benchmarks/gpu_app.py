@@ -85,8 +85,14 @@ def main() -> None:
     print("bare backend images/s:", {b: round(r) for b, r in bare_rates.items()}, flush=True)
     ray.init(include_dashboard=False, log_to_driver=False)
     port = free_port()
-    config = load_config(port, model=args.model, device="gpu", backend="onnxruntime",
-                         max_batch_size=max(batches), engine_max_batch=max(batches))
+    config = load_config(
+        port,
+        model=args.model,
+        device="gpu",
+        backend="onnxruntime",
+        max_batch_size=max(batches),
+        engine_max_batch=max(batches),
+    )
     for dep in config["applications"][0]["deployments"]:
         if dep["name"] in ("Preprocess", "Postprocess"):
             dep["num_replicas"] = max(1, (os.cpu_count() or 4) // 4)
@@ -117,22 +123,35 @@ def main() -> None:
         medians = {k: float(np.median([t[k] for t in stages])) for k in stages[0]}
         print(f"batch {b}: {result.summary()}; median stage ms {medians}", flush=True)
         batches_seen = client.model()["batch"]["batches_by_size"]
-        rows.append({"batch": b, "e2e_images_per_s": result.images_per_s, "p50_ms": result.latency_ms["p50"],
-                     "p99_ms": result.latency_ms["p99"], "bare_images_per_s": bare_rates[b],
-                     "e2e_vs_bare": result.images_per_s / bare_rates[b], "batches_by_size": batches_seen,
-                     "median_stage_ms": medians})
+        rows.append(
+            {
+                "batch": b,
+                "e2e_images_per_s": result.images_per_s,
+                "p50_ms": result.latency_ms["p50"],
+                "p99_ms": result.latency_ms["p99"],
+                "bare_images_per_s": bare_rates[b],
+                "e2e_vs_bare": result.images_per_s / bare_rates[b],
+                "batches_by_size": batches_seen,
+                "median_stage_ms": medians,
+            }
+        )
     model = client.model()
     serve.shutdown()
     ray.shutdown()
     print("| batch | bare backend img/s | app end-to-end img/s | e2e / bare | p50 ms | p99 ms |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['batch']} | {r['bare_images_per_s']:.0f} | {r['e2e_images_per_s']:.0f} | "
-              f"{r['e2e_vs_bare']:.3f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |")
-    result_doc = {"rows": rows,
-                  "ingress_replicas": args.ingress_replicas,
-                  "model": {k: model[k] for k in ("name", "device", "backend", "decode")},
-                  "cpus": os.cpu_count(), "command": " ".join(["python", *sys.argv])}
+        print(
+            f"| {r['batch']} | {r['bare_images_per_s']:.0f} | {r['e2e_images_per_s']:.0f} | "
+            f"{r['e2e_vs_bare']:.3f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
+        )
+    result_doc = {
+        "rows": rows,
+        "ingress_replicas": args.ingress_replicas,
+        "model": {k: model[k] for k in ("name", "device", "backend", "decode")},
+        "cpus": os.cpu_count(),
+        "command": " ".join(["python", *sys.argv]),
+    }
     if args.out:
         args.out.write_text(json.dumps(result_doc, indent=2))
 

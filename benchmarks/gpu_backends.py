@@ -121,8 +121,13 @@ def make_backend(name: str, path: Path, spec: Any, args: argparse.Namespace, max
         from trt_core.backends.tensorrt import TensorRTBackend
 
         return TensorRTBackend.from_onnx(
-            path, spec, max_batch=max_batch, precision="fp16" if args.fp16 else "fp32",
-            cache_dir=args.cache, num_contexts=args.streams, cuda_graphs=args.cuda_graphs,
+            path,
+            spec,
+            max_batch=max_batch,
+            precision="fp16" if args.fp16 else "fp32",
+            cache_dir=args.cache,
+            num_contexts=args.streams,
+            cuda_graphs=args.cuda_graphs,
         )
     raise SystemExit(f"unknown backend {name!r}")
 
@@ -141,8 +146,7 @@ def default_backends() -> list[str]:
 def markdown(rows: list[dict[str, Any]], batches: list[int]) -> str:
     columns = sorted({(r["backend"], r["mode"]) for r in rows}, key=lambda c: (c[0] != "ort-cuda", c))
     table = {(r["backend"], r["mode"], r["batch"]): r for r in rows}
-    lines = ["| batch | " + " | ".join(f"{b} {m} img/s" for b, m in columns) + " |",
-             "|---:|" + "---:|" * len(columns)]
+    lines = ["| batch | " + " | ".join(f"{b} {m} img/s" for b, m in columns) + " |", "|---:|" + "---:|" * len(columns)]
     for n in batches:
         cells = [f"{table[(b, m, n)]['images_per_s']:.0f}" if (b, m, n) in table else "-" for b, m in columns]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
@@ -218,14 +222,24 @@ def main(argv: list[str] | None = None) -> int:
                 for mode, run in modes.items():
                     result = measure(run, args.seconds, args.warmup)
                     rows.append({"backend": name, "mode": mode, "batch": n, **result})
-                    print(f"{name:15s} {mode:9s} batch {n:3d}: {result['images_per_s']:9.1f} img/s "
-                          f"(p50 {result['call_ms_p50']:.2f} ms/call)", file=sys.stderr)
+                    print(
+                        f"{name:15s} {mode:9s} batch {n:3d}: {result['images_per_s']:9.1f} img/s "
+                        f"(p50 {result['call_ms_p50']:.2f} ms/call)",
+                        file=sys.stderr,
+                    )
         finally:
             backend.close()
 
-    report = {"model": str(path), "input": [h, w], "batches": batches, "rows": rows, "failures": failures,
-              "ratios": {k: {str(n): v for n, v in r.items()} for k, r in ratios(rows, batches).items()},
-              "environment": environment(), "args": {k: str(v) for k, v in vars(args).items()}}
+    report = {
+        "model": str(path),
+        "input": [h, w],
+        "batches": batches,
+        "rows": rows,
+        "failures": failures,
+        "ratios": {k: {str(n): v for n, v in r.items()} for k, r in ratios(rows, batches).items()},
+        "environment": environment(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
     print(markdown(rows, batches))
     print()
     for label, values in ratios(rows, batches).items():
@@ -244,8 +258,11 @@ def environment() -> dict[str, Any]:
     try:
         import onnxruntime as ort
 
-        env["onnxruntime"] = {"version": ort.__version__, "file": ort.__file__,
-                              "providers": ort.get_available_providers()}
+        env["onnxruntime"] = {
+            "version": ort.__version__,
+            "file": ort.__file__,
+            "providers": ort.get_available_providers(),
+        }
     except ImportError:
         pass
     return env

@@ -53,8 +53,10 @@ def main() -> None:
     for name, options in (("exhaustive", {}), ("heuristic", {"cudnn_conv_algo_search": "HEURISTIC"})):
         backend = OrtCudaBackend(prepared.source, prepared.spec, max_batch=8, provider_options=options)
         session = ort.InferenceSession(model, providers=[("CUDAExecutionProvider", options)])
-        for label, infer in ((f"layer-{name}", backend.infer),
-                             (f"naive-{name}", lambda t, s=session: s.run(None, {prepared.spec.input.name: t}))):
+        for label, infer in (
+            (f"layer-{name}", backend.infer),
+            (f"naive-{name}", lambda t, s=session: s.run(None, {prepared.spec.input.name: t})),
+        ):
             timed(infer, x, [1] * 10)
             rows[label] = {
                 "fixed_b1": timed(infer, x, [1] * 40),

@@ -68,8 +68,9 @@ def main() -> None:
     results: dict[str, dict[int, float]] = {}
     for name, backend in variants.items():
         results[name] = {b: rate(backend.infer, x[:b], args.seconds) for b in batches}
-    results["naive"] = {b: rate(lambda t: session.run(None, {spec.input.name: t}), x[:b], args.seconds)
-                        for b in batches}
+    results["naive"] = {
+        b: rate(lambda t: session.run(None, {spec.input.name: t}), x[:b], args.seconds) for b in batches
+    }
     print("| variant | " + " | ".join(f"b{b} img/s" for b in batches) + " |")
     print("|---|" + "---|" * len(batches))
     for name, row in results.items():

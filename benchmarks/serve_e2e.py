@@ -99,8 +99,10 @@ def serve_app(model: str | None, device: str, port: int, batch: int) -> None:
     client = serve_api.serve_start(http_options=config["http_options"], proxy_location=schema.proxy_location)
     client.deploy_apps(schema)
     deadline = time.monotonic() + 180
-    while serve.status().applications.get("detector") is None or \
-            serve.status().applications["detector"].status != "RUNNING":
+    while (
+        serve.status().applications.get("detector") is None
+        or serve.status().applications["detector"].status != "RUNNING"
+    ):
         if time.monotonic() > deadline:
             raise TimeoutError("serve app did not start")
         time.sleep(0.5)
@@ -131,8 +133,15 @@ def main() -> None:
 
     port = free_port()
     baseline = subprocess.Popen(
-        [sys.executable, str(REPO / "benchmarks" / "baseline_server.py"), "--port", str(port), "--device",
-         args.device, *(["--model", args.model] if args.model else [])],
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "baseline_server.py"),
+            "--port",
+            str(port),
+            "--device",
+            args.device,
+            *(["--model", args.model] if args.model else []),
+        ],
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:

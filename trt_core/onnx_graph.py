@@ -67,8 +67,6 @@ def _f16(value: float) -> bytes:  # raw little-endian float16, for the scale ini
     return np.asarray(value, dtype=np.float16).tobytes()
 
 
-
-
 ModelSource = Union[str, "os.PathLike[str]", bytes]
 
 

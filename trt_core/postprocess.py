@@ -34,9 +34,7 @@ def select(candidates: Candidates, params: DetectParams, *, already_suppressed: 
     return index[kept]
 
 
-def postprocess(
-    outputs: Sequence[np.ndarray], spec: ModelSpec, geometry: Geometry, params: DetectParams
-) -> Detections:
+def postprocess(outputs: Sequence[np.ndarray], spec: ModelSpec, geometry: Geometry, params: DetectParams) -> Detections:
     """One image's raw outputs (no batch axis) -> :class:`Detections` in original pixels."""
     candidates = decode(outputs, spec, params.conf)
     keep = select(candidates, params, already_suppressed=spec.format == "end2end")

@@ -148,8 +148,18 @@ def test_bad_bodies_get_clear_4xx_and_service_keeps_serving(served: dict[str, An
 
 
 @pytest.mark.parametrize(
-    "query", [{"conf": "abc"}, {"conf": "1.5"}, {"iou": "-0.1"}, {"max_det": "0"}, {"max_det": "2.5"},
-              {"classes": "a,b"}, {"classes": "99999999999999999999"}, {"classes": "-1"}, {"bogus": "1"}]
+    "query",
+    [
+        {"conf": "abc"},
+        {"conf": "1.5"},
+        {"iou": "-0.1"},
+        {"max_det": "0"},
+        {"max_det": "2.5"},
+        {"classes": "a,b"},
+        {"classes": "99999999999999999999"},
+        {"classes": "-1"},
+        {"bogus": "1"},
+    ],
 )
 def test_bad_query_values_get_422(served: dict[str, Any], query: dict[str, str]) -> None:
     response = requests.post(served["url"] + "/detect", params=query, data=png(make_images()[2]), timeout=60)
@@ -188,9 +198,24 @@ def test_cli_detect_through_the_server(served: dict[str, Any], tmp_path: Path) -
     path = tmp_path / "x.png"
     path.write_bytes(png(rgb))
     out = subprocess.run(
-        [sys.executable, "-m", "trt_core.cli.main", "detect", "--url", served["url"], "--json", "--conf", "0.2",
-         "--out", str(tmp_path / "ann"), str(path)],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "trt_core.cli.main",
+            "detect",
+            "--url",
+            served["url"],
+            "--json",
+            "--conf",
+            "0.2",
+            "--out",
+            str(tmp_path / "ann"),
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     line = json.loads(out.stdout.strip())

@@ -133,6 +133,7 @@ def test_slot_pool_on_the_gpu(ctx: CudaContext) -> None:
 
 def test_slot_pool_from_many_threads(ctx: CudaContext) -> None:
     pool = identity_pool(ctx, count=3, max_batch=16)
+
     def worker(seed: int) -> None:
         rng = np.random.default_rng(seed)
         for _ in range(50):

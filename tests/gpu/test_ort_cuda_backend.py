@@ -97,6 +97,7 @@ def test_pipelined_submissions(backend: Any, reference: CpuReference, spec: Mode
 def test_threads(backend: Any, reference: CpuReference, spec: ModelSpec) -> None:
     xs = [images(n, spec, seed=300 + n) for n in (1, 4, 9, 16)]
     want = [reference(x) for x in xs]
+
     def worker(k: int) -> None:
         for i in range(6):
             j = (k + i) % len(xs)

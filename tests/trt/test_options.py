@@ -12,8 +12,13 @@ def test_defaults_and_key_fields() -> None:
     o = BuildOptions(max_batch=16)
     assert o.precision == "fp32" and o.opt == 16
     assert o.key_fields() == {
-        "precision": "fp32", "max_batch": 16, "opt_batch": 16, "workspace_mib": None,
-        "optimization_level": None, "version_compatible": False, "input_hw": None,
+        "precision": "fp32",
+        "max_batch": 16,
+        "opt_batch": 16,
+        "workspace_mib": None,
+        "optimization_level": None,
+        "version_compatible": False,
+        "input_hw": None,
     }
     # build speed / logging settings do not change the engine
     assert BuildOptions(max_batch=16, timing_cache="/tmp/x", verbose=True).key_fields() == o.key_fields()

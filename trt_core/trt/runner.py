@@ -147,8 +147,10 @@ class TrtRunner:
         try:
             with self._ctx.active():
                 arg = self._engine_arg
-                loaded = arg if isinstance(arg, LoadedEngine) else deserialize_engine(
-                    bytes(arg or b""), allow_host_code=self._allow_host_code
+                loaded = (
+                    arg
+                    if isinstance(arg, LoadedEngine)
+                    else deserialize_engine(bytes(arg or b""), allow_host_code=self._allow_host_code)
                 )
                 self._loaded, self._engine_arg = loaded, None
                 tensors = engine_io(loaded.trt, loaded.engine)
@@ -161,8 +163,12 @@ class TrtRunner:
                     )
                 self.tensors = self._resolve(loaded, tensors, largest)
             self._pool = SlotPool(
-                self._ctx, self.tensors, max_batch=want, count=self.num_contexts,
-                enqueue=self._enqueue, setup=self._setup_slot,
+                self._ctx,
+                self.tensors,
+                max_batch=want,
+                count=self.num_contexts,
+                enqueue=self._enqueue,
+                setup=self._setup_slot,
             )
         except BaseException:
             self.close()
@@ -185,8 +191,9 @@ class TrtRunner:
             seen = {t.name: tuple(int(d) for d in probe.get_tensor_shape(t.name)) for t in tensors}
         finally:
             del probe
-        fixed = [IOTensor(t.name, t.dtype, (t.shape[0], *largest[t.name][1:]), True) if t.is_input else t
-                 for t in tensors]
+        fixed = [
+            IOTensor(t.name, t.dtype, (t.shape[0], *largest[t.name][1:]), True) if t.is_input else t for t in tensors
+        ]
         return resolve_tensors(fixed, seen)
 
     def close(self) -> None:

@@ -16,9 +16,7 @@ from trt_core import metadata
 TINY_ANCHORS = [[10, 14], [23, 27], [37, 58], [81, 82], [135, 169], [344, 319]]
 
 
-def yolo_like_model(
-    *, size: int = 64, classes: int = 3, width: int = 16, batch: int | str = "N", seed: int = 0
-) -> Any:
+def yolo_like_model(*, size: int = 64, classes: int = 3, width: int = 16, batch: int | str = "N", seed: int = 0) -> Any:
     """Return an ``onnx.ModelProto``: input ``images`` (batch, 3, size, size) float32, outputs
     ``head32`` (stride 32) and ``head16`` (stride 16), ``3 * (5 + classes)`` channels each."""
     import onnx
