@@ -101,7 +101,7 @@ def main() -> None:
             dep["num_replicas"] = args.ingress_replicas
     deploy(config)
     url = f"http://127.0.0.1:{port}"
-    client = Client(url, timeout=120)
+    client = Client(url, timeout=120, retries=0)  # a 503 is a failure, not a retry
     payloads = sample_payloads()
     rows: list[dict[str, Any]] = []
     for b in batches:

@@ -192,11 +192,24 @@ def run_hey(hey: str, url: str, body: bytes, content_type: str, seconds: float, 
     }
 
 
+def in_process(model: str | None, data: bytes, batch: int, seconds: float) -> float:
+    """Images/s of the library's ``Detector.detect_batch`` on the same JPEG (decode included)."""
+    from trt_core import Detector
+
+    with Detector.from_onnx(model, max_batch=batch) as detector:
+        detector.detect_batch([data] * batch)
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            detector.detect_batch([data] * batch)
+            done += batch
+        return done / (time.perf_counter() - start)
+
+
 def bare_backend(model: str | None, batch: int, seconds: float) -> float:
     """Images/s of the backend alone on ready uint8 batches, two threads like the replica."""
     from trt_core import Detector
 
-    with Detector.from_onnx(model, device="gpu", max_batch=batch) as detector:
+    with Detector.from_onnx(model, max_batch=batch) as detector:
         tensor = detector.preprocess(jpeg_of_size(640, 480)).tensor
         batch_array = np.ascontiguousarray(np.stack([tensor] * batch))
         for _ in range(10):
@@ -264,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--classic", action="store_true", help="Serve's classic proxy instead of HAProxy + gRPC")
     parser.add_argument("--skip-bare", action="store_true")
+    parser.add_argument("--in-process", action="store_true", help="also the library's Detector on the same images")
     parser.add_argument("--skip-noop", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench-out"))
     opts = parser.parse_args(argv)
@@ -282,9 +296,15 @@ def main(argv: list[str] | None = None) -> int:
         "command": sys.argv,
     }
     batch = int(app_args.get("max_batch_size", 8))
+    images = {size: jpeg_of_size(*map(int, size.split("x"))) for size in opts.sizes.split(",")}
     if not opts.skip_bare:
         report["bare_images_per_s"] = bare_backend(app_args.get("model"), batch, opts.seconds)
         print(f"bare backend, batch {batch}: {report['bare_images_per_s']:.0f} images/s", flush=True)
+    if opts.in_process:
+        report["in_process"] = {
+            size: in_process(app_args.get("model"), data, batch, opts.seconds) for size, data in images.items()
+        }
+        print("in-process Detector:", {k: round(v) for k, v in report["in_process"].items()}, flush=True)
 
     import ray
     from ray import serve
@@ -295,7 +315,6 @@ def main(argv: list[str] | None = None) -> int:
     ray.init(include_dashboard=False, log_to_driver=False)
     plan = capacity(AppArgs.model_validate(app_args))
     report["plan"] = plan.describe()
-    images = {size: jpeg_of_size(*map(int, size.split("x"))) for size in opts.sizes.split(",")}
     port = 8000
     url = f"http://127.0.0.1:{port}"
     if not opts.skip_noop:
@@ -355,6 +374,8 @@ def render(report: dict[str, Any]) -> str:
     ]
     if bare:
         lines.append(f"| bare backend | {bare:.0f} | | | | | 1.00 | |")
+    for size, rate in report.get("in_process", {}).items():
+        lines.append(f"| in-process Detector (decode included), {size} | {rate:.0f} | | | | | | |")
     noop = report.get("noop", {})
     for name, r in noop.items():
         lines.append(
@@ -367,6 +388,9 @@ def render(report: dict[str, Any]) -> str:
         vs_bare = f"{rate / bare:.2f}" if bare else ""
         ceiling = noop.get(size, {}).get("requests_per_s_2xx", 0.0)
         vs_noop = f"{rate / ceiling:.2f}" if ceiling else ""
+        local = report.get("in_process", {}).get(size)
+        if local:
+            name += f" ({rate / local:.2f}x in-process)"
         lines.append(
             f"| app, {name} | {rate:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | "
             f"{r['statuses']} | {vs_bare} | {vs_noop} |"

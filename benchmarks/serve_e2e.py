@@ -58,7 +58,7 @@ def bench_bare(detector: Detector, payloads: list[bytes], batch: int, seconds: f
 
 
 def bench_http(url: str, payloads: list[bytes], requests: int, concurrency: int) -> BenchResult:
-    client = Client(url, timeout=120)
+    client = Client(url, timeout=120, retries=0)  # a 503 is a failure, not a retry
 
     def send(i: int) -> int:
         client.detect(payloads[i % len(payloads)])
@@ -92,9 +92,7 @@ def serve_app(model: str | None, device: str, port: int, batch: int) -> None:
     config["http_options"] = {"host": "127.0.0.1", "port": port}
     app = config["applications"][0]
     app["args"].update({"model": model, "device": device, "max_batch_size": batch})
-    for deployment in app["deployments"]:
-        if deployment["name"] == "Detector":
-            deployment["user_config"] = {"max_batch_size": batch, "batch_wait_timeout_s": 0.005}
+    app["deployments"] = [{"name": "Detector", "user_config": {"max_batch_size": batch, "batch_wait_timeout_s": 0.005}}]
     schema = ServeDeploySchema.model_validate(copy.deepcopy(config))
     client = serve_api.serve_start(http_options=config["http_options"], proxy_location=schema.proxy_location)
     client.deploy_apps(schema)
