@@ -85,7 +85,7 @@ def test_cuda_graphs_and_pipelining(small_model: Path, tmp_path: Path) -> None:
         pending = [b.submit(x) for x in xs]
         for p, x in zip(pending, xs):
             close(p.result(), reference(small_model, spec, x), 2e-2)
-        assert not b._runner.graph_failures, b._runner.graph_failures
+        assert not b.graph_failures, b.graph_failures
 
 
 def test_from_engine_file(small_model: Path, tmp_path: Path) -> None:

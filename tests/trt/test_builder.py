@@ -74,7 +74,7 @@ import json
 from trt_core.errors import EngineBuildError
 from trt_core.trt.builder import build_engine
 from trt_core.trt.options import BuildOptions
-from trt_core.trt.runner import deserialize_engine
+from trt_core.trt.loader import deserialize_engine
 from trt_core.trt.synthetic import yolo_like_model
 out = {}
 for precision in ("fp32", "fp16"):

@@ -1,8 +1,16 @@
-"""The TensorRT backend: a :class:`~trt_core.trt.runner.TrtRunner` behind the ``Backend`` protocol.
+"""The TensorRT backend: an engine's execution contexts over the CUDA layer.
 
-Build, load and run are separate steps: :meth:`TensorRTBackend.from_onnx` builds (or loads
-from the engine cache) an engine for this GPU, :meth:`TensorRTBackend.from_engine` loads an
-engine file, and the backend runs batches through the runner's execution slots.
+Shaped like :class:`~trt_core.backends.ort_cuda.OrtCudaBackend`: a replica-owned primary
+context and ``num_contexts`` execution slots (:mod:`trt_core.cuda.slots`), each with its
+own execution context, stream and pinned/device buffers, bound once with
+``set_tensor_address``.  Per batch: ``set_input_shape`` (when the batch size changes), async
+H2D, ``execute_async_v3``, async D2H on the slot's stream, then a stream sync when the
+result is collected.  With ``cuda_graphs=True`` the copy+execute sequence of each (slot,
+batch size) is captured into a CUDA graph on its second run and replayed after; a failed
+capture falls back to plain enqueueing for that batch size.
+
+:meth:`TensorRTBackend.from_onnx` gets its engine through :func:`trt_core.trt.loader.cached_engine`
+(built once per model/TensorRT/GPU/options), :meth:`TensorRTBackend.from_engine` from a file.
 TensorRT and pycuda are imported only when a backend is created.
 """
 
@@ -15,12 +23,14 @@ from typing import Any
 import numpy as np
 
 from trt_core.backends.base import BackendInfo
+from trt_core.cuda.sizing import IOTensor
 from trt_core.errors import BackendError, ModelLoadError
-from trt_core.graph import PreparedGraph, as_prepared
+from trt_core.graph import as_prepared
 from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
-from trt_core.trt.options import BuildOptions, for_model
-from trt_core.trt.runner import TrtRunner
+from trt_core.trt.loader import LoadedEngine, deserialize_engine, engine_tensors
+from trt_core.trt.options import BuildOptions
+from trt_core.trt.trt_logger import describe_errors, get_logger
 
 log = logging.getLogger(__name__)
 
@@ -28,35 +38,59 @@ log = logging.getLogger(__name__)
 class TensorRTBackend:
     """Runs uint8 ``(N, 3, H, W)`` batches through a TensorRT engine on device 0."""
 
-    def __init__(self, runner: TrtRunner, spec: ModelSpec, *, precision: str, details: dict[str, Any]) -> None:
-        self._runner = runner.activate()
-        try:
-            if runner.input.name != spec.input.name:
-                raise BackendError(f"engine input {runner.input.name!r} != model input {spec.input.name!r}")
-            missing = [n for n in spec.output_names if n not in runner.output_names]
-            if missing:
-                raise BackendError(f"engine lacks outputs {missing}; it has {runner.output_names}")
-        except BaseException:
-            runner.close()
-            raise
+    def __init__(
+        self,
+        engine: LoadedEngine | bytes,
+        spec: ModelSpec,
+        *,
+        max_batch: int | None = None,
+        num_contexts: int = 2,
+        cuda_graphs: bool = False,
+        allow_host_code: bool = False,
+        precision: str = "unknown",
+        details: dict[str, Any] | None = None,
+        context: Any = None,
+    ) -> None:
+        from trt_core.cuda.driver import CudaContext
+        from trt_core.cuda.slots import SlotPool
+
         self._spec = spec
-        self._order = [runner.output_names.index(n) for n in spec.output_names]
+        self.cuda_graphs = cuda_graphs
+        self.graph_failures: dict[int, str] = {}
+        self._loaded: LoadedEngine | None = None
+        self._pool: Any = None
+        self._owns_ctx = context is None
+        self._ctx = context if context is not None else CudaContext(0)
+        try:
+            with self._ctx.active():
+                if isinstance(engine, LoadedEngine):
+                    self._loaded = engine
+                else:
+                    self._loaded = deserialize_engine(bytes(engine), allow_host_code=allow_host_code)
+                tensors, want = engine_tensors(self._loaded, max_batch)
+                tensors = _in_spec_order(tensors, spec)
+            self._pool = SlotPool(
+                self._ctx, tensors, max_batch=want, count=num_contexts, enqueue=self._enqueue, setup=self._setup_slot
+            )
+        except BaseException:
+            self.close()
+            raise
         self._info = BackendInfo(
             name="tensorrt",
             device="cuda:0",
             precision=precision,
-            max_batch=runner.max_batch,
-            dynamic_batch=runner.input.dynamic_batch,
+            max_batch=self._pool.max_batch,
+            dynamic_batch=self._pool.input.dynamic_batch,
             preferred_padding="pow2",
-            slots=runner.num_contexts,
-            details={"contexts": runner.num_contexts, "cuda_graphs": runner.cuda_graphs, **details},
+            slots=num_contexts,
+            details={"contexts": num_contexts, "cuda_graphs": cuda_graphs, **(details or {})},
         )
 
     # -- construction --------------------------------------------------------------------
     @classmethod
     def from_onnx(
         cls,
-        model_source: ModelSource | PreparedGraph,
+        model_source: ModelSource | Any,
         spec: ModelSpec | None = None,
         *,
         max_batch: int = 32,
@@ -76,15 +110,12 @@ class TensorRTBackend:
         """
         from trt_core.cuda.driver import CudaContext
         from trt_core.trt.api_surface import load_tensorrt
-        from trt_core.trt.builder import build_engine, engine_key
-        from trt_core.trt.cache import EngineCache
-        from trt_core.trt.runner import deserialize_engine
+        from trt_core.trt.loader import cached_engine, engine_options
 
         trt = load_tensorrt()
         graph = as_prepared(model_source, spec)
-        spec = graph.spec
         opts = (options or BuildOptions()).replace(**{"max_batch": max_batch, **option_overrides})
-        opts = for_model(opts, spec.input_hw, spec.static_batch)  # as `trt-detect build` does
+        opts = engine_options(graph, opts)
         if opts.version_compatible and not allow_host_code:
             raise ModelLoadError(
                 "a version-compatible engine embeds TensorRT's lean runtime (host code) and loading it "
@@ -93,30 +124,36 @@ class TensorRTBackend:
             )
         ctx = CudaContext(0)
         try:
-            key = engine_key(graph, opts, trt=trt, gpu_name=ctx.name, compute_capability=ctx.compute_capability)
-
-            def build() -> bytes:
-                return build_engine(graph, opts, progress=progress, trt=trt).engine
-
-            with ctx.active():
-                result = EngineCache(cache_dir).get_or_build(
-                    key, build, lambda data: deserialize_engine(data, trt=trt, allow_host_code=allow_host_code)
-                )
-            runner = TrtRunner(
-                result.value, context=ctx, num_contexts=num_contexts, max_batch=opts.max_batch, cuda_graphs=cuda_graphs
+            found = cached_engine(
+                graph,
+                opts,
+                context=ctx,
+                trt=trt,
+                cache_dir=cache_dir,
+                progress=progress,
+                allow_host_code=allow_host_code,
             )
             details = {
-                "engine": str(result.path),
-                "built": result.built,
+                "engine": str(found.path),
+                "built": found.built,
                 "tensorrt": trt.__version__,
                 "gpu": ctx.name,
-                "build_seconds": result.build_seconds,
+                "build_seconds": found.build_seconds,
             }
-            backend = cls(runner, spec, precision=opts.precision, details=details)
+            backend = cls(
+                found.value,
+                graph.spec,
+                max_batch=opts.max_batch,
+                num_contexts=num_contexts,
+                cuda_graphs=cuda_graphs,
+                precision=opts.precision,
+                details=details,
+                context=ctx,
+            )
         except BaseException:
             ctx.close()
             raise
-        backend._ctx = ctx
+        backend._owns_ctx = True
         return backend
 
     @classmethod
@@ -136,18 +173,68 @@ class TensorRTBackend:
             data = Path(engine_path).read_bytes()
         except OSError as exc:
             raise ModelLoadError(f"cannot read engine {engine_path}: {exc}") from None
-        runner = TrtRunner(
+        return cls(
             data,
-            num_contexts=num_contexts,
+            spec,
             max_batch=max_batch,
+            num_contexts=num_contexts,
             cuda_graphs=cuda_graphs,
             allow_host_code=allow_host_code,
+            precision=precision,
+            details={"engine": str(engine_path)},
         )
-        return cls(runner, spec, precision=precision, details={"engine": str(engine_path)})
+
+    # -- execution slots -----------------------------------------------------------------
+    def _setup_slot(self, slot: Any) -> None:
+        assert self._loaded is not None
+        context = self._loaded.engine.create_execution_context()
+        if context is None:
+            raise BackendError(
+                "cannot create an execution context", hint="the GPU may be out of memory; use fewer contexts"
+            )
+        for name in slot.tensors:
+            if not context.set_tensor_address(name, slot.ptr(name)):
+                raise BackendError(f"TensorRT rejected the address of tensor {name!r}")
+        slot.state.update(context=context, shape=None, graphs={})
+
+    def _enqueue(self, slot: Any, n: int) -> None:
+        from trt_core.cuda.graphs import GraphCaptureError, capture
+
+        state = slot.state
+        context, inp = state["context"], self._pool.input
+        fresh = state["shape"] != n
+        if fresh:  # a captured graph bakes in its shapes: the context must match it too
+            if not context.set_input_shape(inp.name, inp.shape_for(n)):
+                raise BackendError(f"TensorRT rejected input shape {inp.shape_for(n)}")
+            state["shape"] = n
+        graph = state["graphs"].get(n)
+        if graph is not None:
+            graph.launch(slot.stream.handle)
+            return
+
+        def work() -> None:
+            slot.h2d(inp.name, n)
+            if not context.execute_async_v3(slot.stream.handle):
+                assert self._loaded is not None
+                logger = get_logger(self._loaded.trt)
+                raise BackendError(f"execute_async_v3 failed{describe_errors(list(logger.errors)[-3:])}")
+            for name in self._pool.output_names:
+                slot.d2h(name, n)
+
+        # capture once an enqueue with this shape has happened (TensorRT needs one after a shape change)
+        if self.cuda_graphs and not fresh and n not in state["graphs"]:
+            try:
+                state["graphs"][n] = self._ctx.track(capture(slot.stream.handle, work))
+            except GraphCaptureError as exc:
+                state["graphs"][n] = None
+                self.graph_failures[n] = str(exc)
+                log.warning("CUDA graph capture failed for batch %d (running without): %s", n, exc)
+            else:
+                state["graphs"][n].launch(slot.stream.handle)
+                return
+        work()
 
     # -- Backend protocol ----------------------------------------------------------------
-    _ctx: Any = None
-
     @property
     def info(self) -> BackendInfo:
         return self._info
@@ -157,18 +244,34 @@ class TensorRTBackend:
         return list(self._spec.output_names)
 
     def infer(self, batch: np.ndarray) -> list[np.ndarray]:
-        outputs = self._runner.infer(batch)
-        return [outputs[i] for i in self._order]
+        return self.submit(batch).result()
 
     def submit(self, batch: np.ndarray) -> Any:
-        """Enqueue without waiting; ``.result()`` gives what :meth:`infer` returns (reordered)."""
-        return _Reordered(self._runner.submit(batch), self._order)
+        """Enqueue without waiting; ``.result()`` returns what :meth:`infer` would."""
+        if self._pool is None:
+            raise BackendError("backend is closed")
+        return _SpecOutputs(self._pool.submit(batch), len(self._spec.outputs))
 
     def close(self) -> None:
-        self._runner.close()
-        if self._ctx is not None:
-            self._ctx.close()
-            self._ctx = None
+        """Drain, free contexts/graphs/buffers/streams, release engine and runtime, in order."""
+        ctx = self._ctx
+        if ctx is None or ctx.closed:
+            return
+        with ctx.active():
+            if self._pool is not None:
+                self._pool.drain()
+                for slot in self._pool.slots:
+                    for graph in slot.state.get("graphs", {}).values():
+                        if graph is not None:
+                            ctx.release(graph)
+                    slot.state.pop("context", None)
+                self._pool.free()
+                self._pool = None
+            if self._loaded is not None:
+                self._loaded.release()
+                self._loaded = None
+        if self._owns_ctx:
+            ctx.close()
 
     def __enter__(self) -> TensorRTBackend:
         return self
@@ -177,13 +280,29 @@ class TensorRTBackend:
         self.close()
 
 
-class _Reordered:
-    def __init__(self, pending: Any, order: list[int]) -> None:
-        self._pending, self._order = pending, order
+def _in_spec_order(tensors: list[IOTensor], spec: ModelSpec) -> list[IOTensor]:
+    """The input, then the spec's outputs in its order, then any other engine output (bound
+    because TensorRT needs every tensor's address, but not returned)."""
+    by_name = {t.name: t for t in tensors}
+    inputs = [t for t in tensors if t.is_input]
+    if [t.name for t in inputs] != [spec.input.name]:
+        raise BackendError(f"engine inputs {[t.name for t in inputs]} != model input {spec.input.name!r}")
+    outputs = [t.name for t in tensors if not t.is_input]
+    missing = [n for n in spec.output_names if n not in outputs]
+    if missing:
+        raise BackendError(f"engine lacks outputs {missing}; it has {outputs}")
+    rest = [t for t in tensors if not t.is_input and t.name not in spec.output_names]
+    return [*inputs, *(by_name[n] for n in spec.output_names), *rest]
+
+
+class _SpecOutputs:
+    """A pending batch whose result is the spec's outputs only."""
+
+    def __init__(self, pending: Any, count: int) -> None:
+        self._pending, self._count = pending, count
 
     def done(self) -> bool:
         return bool(self._pending.done())
 
     def result(self) -> list[np.ndarray]:
-        outputs = self._pending.result()
-        return [outputs[i] for i in self._order]
+        return list(self._pending.result()[: self._count])

@@ -46,10 +46,12 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from trt_core.graph import as_prepared
     from trt_core.presets import resolve
     from trt_core.spec import ModelSpec
     from trt_core.trt.api_surface import load_tensorrt
-    from trt_core.trt.options import BuildOptions, for_model
+    from trt_core.trt.loader import engine_options
+    from trt_core.trt.options import BuildOptions
 
     if not Path(args.model).is_file():
         raise UsageError(f"no such model file: {args.model}", hint="pass an .onnx detector")
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
     overrides, _ = resolve(args.preset, spec_overrides(args))
     spec = ModelSpec.from_onnx(args.model, **overrides)
+    graph = as_prepared(Path(args.model), spec)  # the graph TensorRTBackend.from_onnx(model, spec) builds
     options = BuildOptions(
         precision="fp16" if args.fp16 else "fp32",
         max_batch=args.max_batch,
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         timing_cache=args.timing_cache,
         verbose=args.verbose,
     )
-    options = for_model(options, spec.input_hw, spec.static_batch)  # as TensorRTBackend.from_onnx does
+    options = engine_options(graph, options)
     start = time.perf_counter()
 
     def progress(message: str) -> None:
@@ -76,61 +79,49 @@ def run(args: argparse.Namespace) -> int:
 
     progress(f"{args.model}: {spec.name}, input {spec.input_hw[0]}x{spec.input_hw[1]}, TensorRT {trt.__version__}")
     if args.output:
-        return _build_to_file(args, spec, options, trt, progress)
-    return _build_to_cache(args, spec, options, trt, progress)
+        return _build_to_file(args, graph, options, trt, progress)
+    return _build_to_cache(args, graph, options, trt, progress)
 
 
-def _build_to_file(args: argparse.Namespace, spec: Any, options: Any, trt: Any, progress: Any) -> int:
+def _build_to_file(args: argparse.Namespace, graph: Any, options: Any, trt: Any, progress: Any) -> int:
     from trt_core.trt.builder import build_engine
     from trt_core.trt.cache import atomic_write
 
-    result = build_engine(args.model, options, input_scale=spec.input_scale, progress=progress, trt=trt)
+    result = build_engine(graph, options, progress=progress, trt=trt)
     out = Path(args.output)
     atomic_write(out, result.engine)
-    inputs = [IOTensor(t.name, t.dtype, t.shape, True) for t in result.inputs]
-    outputs = [IOTensor(t.name, t.dtype, t.shape, False) for t in result.outputs]
-    _summary(out, len(result.engine), result.seconds, options, trt, result.strategy, inputs + outputs)
+    tensors = [IOTensor(t.name, t.dtype, t.shape, True) for t in result.inputs]
+    tensors += [IOTensor(t.name, t.dtype, t.shape, False) for t in result.outputs]
+    _summary(out, len(result.engine), result.seconds, options, trt, result.strategy, tensors)
     return 0
 
 
-def _build_to_cache(args: argparse.Namespace, spec: Any, options: Any, trt: Any, progress: Any) -> int:
-    import onnx
-
+def _build_to_cache(args: argparse.Namespace, graph: Any, options: Any, trt: Any, progress: Any) -> int:
     from trt_core.cuda.driver import CudaContext
-    from trt_core.trt.builder import build_engine, engine_recipe, precision_strategy
-    from trt_core.trt.cache import EngineCache, EngineKey
-    from trt_core.trt.runner import deserialize_engine, engine_io
+    from trt_core.trt.builder import precision_strategy
+    from trt_core.trt.cache import EngineCache
+    from trt_core.trt.loader import cached_engine, engine_io
 
-    onnx_bytes = Path(args.model).read_bytes()
-    cache = EngineCache(args.cache)
     with CudaContext(0) as ctx:
-        key = EngineKey.create(
-            onnx_bytes,
+        cache = EngineCache(args.cache).directory
+        progress(f"GPU {ctx.name} (sm {ctx.compute_capability[0]}{ctx.compute_capability[1]}), cache {cache}")
+        found = cached_engine(
+            graph,
             options,
-            tensorrt_version=trt.__version__,
-            gpu_name=ctx.name,
-            compute_capability=ctx.compute_capability,
-            recipe=engine_recipe(trt, options, spec.input_scale),
-            model_name=spec.name,
+            context=ctx,
+            trt=trt,
+            cache_dir=args.cache,
+            progress=progress,
+            allow_host_code=options.version_compatible,
+            force=args.force,
         )
-        progress(f"GPU {ctx.name} (sm {ctx.compute_capability[0]}{ctx.compute_capability[1]}), cache {cache.directory}")
-        if args.force:
-            cache.path(key).unlink(missing_ok=True)
-
-        def build() -> bytes:
-            model = onnx.load_from_string(onnx_bytes)
-            return build_engine(model, options, input_scale=spec.input_scale, progress=progress, trt=trt).engine
-
         with ctx.active():
-            result = cache.get_or_build(
-                key, build, lambda data: deserialize_engine(data, trt=trt, allow_host_code=options.version_compatible)
-            )
-            tensors = engine_io(trt, result.value.engine)
-            path, size, built, seconds = result.path, result.value.nbytes, result.built, result.build_seconds
-            del result  # release the engine while the context is current
-        if not built:
+            tensors = engine_io(trt, found.value.engine)
+            found.value.release()  # while the context is current
+        if not found.built:
             progress("already in the cache (use --force to rebuild)")
-        _summary(path, size, seconds, options, trt, precision_strategy(trt, options.precision), tensors)
+        strategy = precision_strategy(trt, options.precision)
+        _summary(found.path, found.value.nbytes, found.build_seconds, options, trt, strategy, tensors)
     return 0
 
 

@@ -20,7 +20,7 @@ INSTALL_HINT = "pip install 'trt-detect[gpu]' (TensorRT 10.x or 11.x) on a machi
 #: modules whose attribute accesses are checked against this list
 USING_MODULES = (
     "trt_core.trt.builder",
-    "trt_core.trt.runner",
+    "trt_core.trt.loader",
     "trt_core.trt.trt_logger",
     "trt_core.backends.tensorrt",
 )
