@@ -1,4 +1,12 @@
-"""``Detector`` (GPU when there is one): dynamically batched inference on its own backend."""
+"""The Serve inference stage (GPU when there is one): Serve batching around an ``InferenceEngine``.
+
+The class is ``InferDeployment``; its Serve deployment name stays ``"Detector"`` (the name
+``serve_config.yaml``, the Kubernetes overlay and ``GET /model``'s ``detector_replica`` use).
+It is not the library's :class:`trt_core.Detector` (the whole pipeline in one process): it
+runs only the inference step, :class:`trt_core.engine.InferenceEngine`, which it loads the
+same way the library does; this module adds Serve's batching, metrics, reconfiguration and
+health checks.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +17,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
 from ray import serve
 from ray.serve import metrics
 
 from deployments.config import DetectorUserConfig
 from deployments.messages import InferredImage, PreprocessedImage
-from trt_core.backends import create_backend
-from trt_core.batching import infer_images, resolve_padding, warm_up
+from trt_core.batching import PaddingChoice
+from trt_core.engine import InferenceEngine
 from trt_core.errors import BackendError
 from trt_core.graph import GraphRef
 
@@ -26,7 +33,7 @@ MAX_CONCURRENT_BATCHES = 2  # one batch copies while the other computes (the run
 
 
 @serve.deployment(name="Detector", ray_actor_options={"num_cpus": 1}, max_ongoing_requests=32)
-class DetectorDeployment:
+class InferDeployment:
     def __init__(
         self,
         graph: GraphRef,
@@ -35,27 +42,21 @@ class DetectorDeployment:
         engine_max_batch: int,
         backend_options: dict[str, Any],
         cpu_threads: int | None = None,
-        batch_padding: str = "auto",
+        batch_padding: PaddingChoice = "auto",
     ) -> None:
-        prepared = graph.load()  # prepared once by the app builder
-        self.spec = prepared.spec
-        self.decode = prepared.decode
-        options = {"progress": logger.info, **backend_options}  # TensorRT logs its build phases
-        self.backend = create_backend(
-            prepared,
+        self.engine = InferenceEngine.load(
+            graph.load(),  # prepared once by the app builder
             backend=backend,
             device=device,
             max_batch=engine_max_batch,
-            options=options,
+            options={"progress": logger.info, **backend_options},  # TensorRT logs its build phases
             threads=cpu_threads,
+            padding=batch_padding,
         )
         # As many inference threads as batches in flight: each thread keeps its GPU
         # per-thread state (CUDA context binding, cuDNN/cuBLAS handles) warm.
         self.pool = ThreadPoolExecutor(MAX_CONCURRENT_BATCHES, thread_name_prefix="infer")
-        self.padding = resolve_padding(batch_padding, self.backend)
-        self.max_batch_size = self.backend.info.max_batch
         self.batch_wait_timeout_s = 0.0
-        self.warmed: list[int] = []
         self.batch_sizes: Counter[int] = Counter()
         self.last_ok = time.monotonic()
         self.broken: str | None = None
@@ -69,17 +70,17 @@ class DetectorDeployment:
             description="Inference time per batch (ms).",
             boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500],
         )
-        info = self.backend.info
+        info = self.engine.info
         logger.info("Detector ready: %s on %s, engine max batch %d", info.name, info.device, info.max_batch)
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         config = DetectorUserConfig(**user_config)
-        info = self.backend.info
-        size = min(config.max_batch_size, info.max_batch) if info.dynamic_batch else info.max_batch
+        size = self.engine.cap(config.max_batch_size)
         if size != config.max_batch_size:
             logger.warning("max_batch_size %d capped to the engine's %d", config.max_batch_size, size)
         batcher: Any = self.infer  # @serve.batch attaches these setters to the method
-        if size != self.max_batch_size or not self.warmed:  # on an inference thread: the loop keeps serving
+        if size != self.engine.max_batch_size or not self.engine.warmed:
+            # on an inference thread: the loop keeps serving
             await asyncio.get_running_loop().run_in_executor(self.pool, self._warm_up, size)
         batcher.set_max_batch_size(size)
         batcher.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
@@ -90,7 +91,7 @@ class DetectorDeployment:
         start = time.perf_counter()
         try:
             tensors = [item.tensor for item in items]
-            outputs = await asyncio.get_running_loop().run_in_executor(self.pool, self._infer, tensors)
+            outputs = await asyncio.get_running_loop().run_in_executor(self.pool, self.engine.infer, tensors)
         except BackendError as exc:
             self.broken = str(exc)
             raise
@@ -106,35 +107,30 @@ class DetectorDeployment:
 
     def _warm_up(self, max_batch_size: int) -> None:
         start = time.perf_counter()
-        h, w = self.spec.input_hw
-        self.warmed = warm_up(self.backend, (3, h, w), padding=self.padding, max_batch=max_batch_size)
-        self.max_batch_size = max_batch_size
-        logger.info("warmed up batch sizes %s in %.1f s", self.warmed, time.perf_counter() - start)
-
-    def _infer(self, tensors: list[np.ndarray]) -> list[list[np.ndarray]]:
-        return infer_images(self.backend, tensors, padding=self.padding, max_batch=self.max_batch_size)
+        warmed = self.engine.warm_up(max_batch_size)
+        logger.info("warmed up batch sizes %s in %.1f s", warmed, time.perf_counter() - start)
 
     async def __call__(self, item: PreprocessedImage) -> InferredImage:
         return await self.infer(item)
 
     def describe(self) -> dict[str, Any]:
-        """The Detector's part of ``GET /model``."""
-        info = self.backend.info
+        """The inference stage's part of ``GET /model``."""
+        engine = self.engine.describe()
         return {
-            "backend": info.name,
-            "device": info.device,
-            "precision": info.precision,
-            "decode": self.decode,
+            "backend": engine["backend"],
+            "device": engine["device"],
+            "precision": engine["precision"],
+            "decode": engine["decode"],
             "batch": {
-                "max_batch_size": self.max_batch_size,
+                "max_batch_size": self.engine.max_batch_size,
                 "batch_wait_timeout_s": self.batch_wait_timeout_s,
-                "engine_max_batch": info.max_batch,
-                "dynamic_batch": info.dynamic_batch,
-                "padding": self.padding,
-                "warmed_batch_sizes": self.warmed,
+                "engine_max_batch": engine["engine_max_batch"],
+                "dynamic_batch": engine["dynamic_batch"],
+                "padding": engine["padding"],
+                "warmed_batch_sizes": engine["warmed_batch_sizes"],
                 "batches_by_size": dict(sorted(self.batch_sizes.items())),
             },
-            "backend_details": info.details,
+            "backend_details": engine["backend_details"],
             "detector_replica": serve.get_replica_context().replica_id.unique_id,
         }
 
@@ -148,10 +144,12 @@ class DetectorDeployment:
         """Fails when the backend is broken: after an error, or when idle, run a 1-image probe."""
         if self.broken is None and time.monotonic() - self.last_ok < PROBE_AFTER_IDLE_S:
             return
-        h, w = self.spec.input_hw
         try:
-            probe = [np.zeros((3, h, w), np.uint8)]
-            await asyncio.get_running_loop().run_in_executor(self.pool, self._infer, probe)
+            await asyncio.get_running_loop().run_in_executor(self.pool, self.engine.probe)
         except Exception as exc:
             raise RuntimeError(f"Detector backend is broken: {exc}") from exc
         self.last_ok, self.broken = time.monotonic(), None
+
+
+#: the name ``deployments/app.py`` imports (until it says ``InferDeployment``)
+DetectorDeployment = InferDeployment

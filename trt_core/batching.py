@@ -10,26 +10,29 @@ replica sees at most log2(B)+1 shapes, all of which :func:`warm_up` runs at star
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast, get_args
 
 import numpy as np
 
 from trt_core.backends.base import Backend
 from trt_core.errors import BackendError
 
-Padding = Literal["none", "pow2", "max"]
-PADDINGS: tuple[str, ...] = ("none", "pow2", "max")
+#: how a batch is padded before it runs (``"auto"`` in configs: what the backend prefers)
+BatchPadding = Literal["none", "pow2", "max"]
+PADDINGS: tuple[BatchPadding, ...] = get_args(BatchPadding)
+#: what a caller may ask for (``"auto"``: :func:`resolve_padding` picks)
+PaddingChoice = Literal["auto", "none", "pow2", "max"]
 
 
-def resolve_padding(padding: str, backend: Backend) -> str:
+def resolve_padding(padding: str, backend: Backend) -> BatchPadding:
     """``auto`` -> what the backend prefers (``BackendInfo.preferred_padding``)."""
-    if padding not in (*PADDINGS, "auto"):
+    if padding == "auto":
+        padding = backend.info.preferred_padding
+    if padding not in PADDINGS:
         from trt_core.errors import InvalidRequestError
 
         raise InvalidRequestError(f"unknown batch padding {padding!r}", hint="auto, none, pow2 or max")
-    if padding == "auto":
-        return backend.info.preferred_padding
-    return padding
+    return cast(BatchPadding, padding)
 
 
 def run_size(n: int, max_batch: int, padding: str) -> int:

@@ -1,4 +1,8 @@
-"""``Detector``: the whole pipeline in-process — decode, preprocess, infer, postprocess."""
+"""``Detector``: the whole pipeline in-process — decode, preprocess, infer, postprocess.
+
+Inference itself is :class:`trt_core.engine.InferenceEngine`, shared with the Serve
+inference stage; see :mod:`trt_core.engine`.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trt_core.backends import Backend, create_backend
-from trt_core.batching import infer_images, resolve_padding
+from trt_core.backends import DEFAULT_MAX_BATCH, Backend
+from trt_core.batching import BatchPadding, PaddingChoice
 from trt_core.detections import Detections
-from trt_core.graph import GraphRecipe, prepare_graph
+from trt_core.engine import InferenceEngine
+from trt_core.graph import DecodePlace, GraphRecipe, prepare_graph
 from trt_core.image import DEFAULT_MAX_PIXELS
 from trt_core.models import resolve_model
 from trt_core.onnx_decode import DEFAULT_TOPK
@@ -22,7 +27,10 @@ from trt_core.spec import ModelSpec
 
 
 class Detector:
-    """Detect objects in images with one model and one backend.
+    """Detect objects in images with one model: decode, preprocess, infer, postprocess.
+
+    The inference step is an :class:`~trt_core.engine.InferenceEngine` (the same object a
+    Serve inference replica runs); this class adds the image handling around it.
 
     >>> det = Detector.from_onnx("model.onnx", backend="auto")
     >>> detections = det.detect("image.jpg")
@@ -30,19 +38,15 @@ class Detector:
 
     def __init__(
         self,
-        spec: ModelSpec,
-        backend: Backend,
+        engine: InferenceEngine,
         *,
         params: DetectParams | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
-        self.spec = spec
-        self.backend = backend
+        self.engine = engine
         self.params = params or DetectParams()
         self.max_pixels = max_pixels
         self.last_timing_ms: dict[str, float] = {}
-        self.decode = "device" if spec.format == "candidates" else "host"
-        self.batch_padding = resolve_padding("auto", backend)
 
     @classmethod
     def from_onnx(
@@ -51,7 +55,7 @@ class Detector:
         *,
         backend: str = "auto",
         device: str = "auto",
-        max_batch: int = 32,
+        max_batch: int = DEFAULT_MAX_BATCH,
         preset: str | None = None,
         conf: float | None = None,
         iou: float | None = None,
@@ -61,7 +65,7 @@ class Detector:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         backend_options: dict[str, Any] | None = None,
         decode_topk: int | None = DEFAULT_TOPK,
-        batch_padding: str = "auto",
+        batch_padding: PaddingChoice = "auto",
         recipe: GraphRecipe | None = None,
         **spec_overrides: Any,
     ) -> Detector:
@@ -79,29 +83,43 @@ class Detector:
             preset, spec_overrides, conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic
         )
         recipe = recipe or GraphRecipe.from_decode_topk(decode_topk)
-        prepared = prepare_graph(model_path, ModelSpec.from_onnx(model_path, **overrides), recipe)
-        runner = create_backend(
-            prepared, prepared.spec, backend=backend, device=device, max_batch=max_batch, options=backend_options
+        graph = prepare_graph(model_path, ModelSpec.from_onnx(model_path, **overrides), recipe)
+        engine = InferenceEngine.load(
+            graph, backend=backend, device=device, max_batch=max_batch, options=backend_options, padding=batch_padding
         )
-        detector = cls(prepared.spec, runner, params=params, max_pixels=max_pixels)
-        detector.decode = prepared.decode
-        detector.batch_padding = resolve_padding(batch_padding, runner)
-        return detector
+        return cls(engine, params=params, max_pixels=max_pixels)
+
+    # -- the inference engine's parts, as older callers name them ------------------------
+    @property
+    def spec(self) -> ModelSpec:
+        return self.engine.spec
+
+    @property
+    def backend(self) -> Backend:
+        return self.engine.backend
+
+    @property
+    def decode(self) -> DecodePlace:
+        return self.engine.decode
+
+    @property
+    def batch_padding(self) -> BatchPadding:
+        return self.engine.padding
 
     @property
     def info(self) -> dict[str, Any]:
-        backend = self.backend.info
+        engine = self.engine.describe()
         return {
             **self.spec.to_dict(),
-            "backend": backend.name,
-            "device": backend.device,
-            "precision": backend.precision,
-            "max_batch": backend.max_batch,
-            "dynamic_batch": backend.dynamic_batch,
-            "decode": self.decode,
-            "batch_padding": self.batch_padding,
+            "backend": engine["backend"],
+            "device": engine["device"],
+            "precision": engine["precision"],
+            "max_batch": engine["engine_max_batch"],
+            "dynamic_batch": engine["dynamic_batch"],
+            "decode": engine["decode"],
+            "batch_padding": engine["padding"],
             "defaults": {"conf": self.params.conf, "iou": self.params.iou, "max_det": self.params.max_det},
-            "backend_details": backend.details,
+            "backend_details": engine["backend_details"],
         }
 
     def preprocess(self, image: Any) -> Preprocessed:
@@ -117,7 +135,7 @@ class Detector:
         start = time.perf_counter()
         prepared = [self.preprocess(image) for image in images]
         inferred = time.perf_counter()
-        outputs = infer_images(self.backend, [p.tensor for p in prepared], padding=self.batch_padding)
+        outputs = self.engine.infer([p.tensor for p in prepared])
         decoded = time.perf_counter()
         results = [postprocess(out, self.spec, p.geometry, chosen) for out, p in zip(outputs, prepared)]
         end = time.perf_counter()
@@ -130,7 +148,7 @@ class Detector:
         return results
 
     def close(self) -> None:
-        self.backend.close()
+        self.engine.close()
 
     def __enter__(self) -> Detector:
         return self

@@ -153,3 +153,31 @@ def test_query_classes_edge_cases() -> None:
     assert DetectParams().with_query({"classes": "0, 2"}).classes == (0, 2)
     with pytest.raises(InvalidRequestError, match="class ids from 0"):
         DetectParams().with_query({"classes": "99999999999999999999"})
+
+
+def test_the_inference_engine_warms_up_caps_and_probes(tiny_model: Path, detector: Detector) -> None:
+    """What the Serve inference stage runs: the engine the library's Detector runs too."""
+    from trt_core.engine import InferenceEngine
+    from trt_core.errors import BackendError
+    from trt_core.graph import prepare_graph
+    from trt_core.spec import ModelSpec
+
+    graph = prepare_graph(tiny_model, ModelSpec.from_onnx(tiny_model))
+    engine = InferenceEngine.load(graph, backend="onnxruntime", device="cpu", max_batch=8, padding="pow2")
+    assert isinstance(detector.engine, InferenceEngine) and detector.engine.padding == "none"  # auto on the CPU
+    assert engine.decode == "device" and engine.padding == "pow2" and engine.cap(100) == 8
+    assert engine.warm_up(4) == [1, 2, 4] and engine.max_batch_size == 4
+    tensors = [detector.preprocess(image).tensor for image in images(5)]
+    got = engine.infer(tensors)
+    want = detector.engine.infer(tensors)
+    assert len(got) == 5 and all(len(outputs) == 1 for outputs in got)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g[0], w[0], atol=1e-4)
+    described = engine.describe()
+    assert described["warmed_batch_sizes"] == [1, 2, 4] and described["engine_max_batch"] == 8
+    engine.probe()
+    engine.close()
+    with pytest.raises(BackendError, match="closed"):
+        engine.probe()
+    with pytest.raises(InvalidRequestError, match="padding"):
+        InferenceEngine.load(graph, backend="onnxruntime", device="cpu", padding="odd")  # type: ignore[arg-type]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from trt_core.backends.base import Backend, BackendInfo
+from trt_core.backends.base import DEFAULT_MAX_BATCH, Backend, BackendInfo
 from trt_core.errors import BackendUnavailableError, InvalidRequestError
 from trt_core.graph import PreparedGraph
 from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
 
-__all__ = ["BACKENDS", "DEVICES", "Backend", "BackendInfo", "create_backend", "tensorrt_available"]
+__all__ = ["BACKENDS", "DEFAULT_MAX_BATCH", "DEVICES", "Backend", "BackendInfo", "create_backend", "tensorrt_available"]
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime")
 DEVICES = ("auto", "cpu", "gpu")
@@ -37,7 +37,7 @@ def create_backend(
     *,
     backend: str = "auto",
     device: str = "auto",
-    max_batch: int = 32,
+    max_batch: int = DEFAULT_MAX_BATCH,
     options: dict[str, Any] | None = None,
     threads: int | None = None,
 ) -> Backend:

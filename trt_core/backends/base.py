@@ -9,9 +9,15 @@ graph (see :mod:`trt_core.graph`), so only uint8 crosses the host/device boundar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from trt_core.batching import BatchPadding
+
+#: the largest batch a backend is built for unless told otherwise
+DEFAULT_MAX_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,7 @@ class BackendInfo:
     # (CPU), "pow2" where each distinct shape has a cost paid once at warm-up (TensorRT
     # profiles and CUDA graphs; OrtCudaBackend's one session per size), "max" where any
     # shape change is expensive (plain ONNX Runtime CUDA: ~300 ms per change on an H100).
-    preferred_padding: str = "none"
+    preferred_padding: BatchPadding = "none"
     slots: int = 1  # execution slots (streams / contexts) used round robin; warm-up covers each
 
 

@@ -19,14 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from trt_core.backends.base import BackendInfo
+from trt_core.backends.base import DEFAULT_MAX_BATCH, BackendInfo
 from trt_core.cuda.sizing import IOTensor, resolve_tensors
 from trt_core.errors import BackendError, BackendUnavailableError, ModelLoadError
 from trt_core.graph import PreparedGraph, as_prepared
 from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
 
-DEFAULT_MAX_BATCH = 32
 ORT_GPU_HINT = "pip install onnxruntime-gpu (instead of onnxruntime) with a CUDA/cuDNN it supports"
 
 

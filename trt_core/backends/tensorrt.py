@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from trt_core.backends.base import BackendInfo
+from trt_core.backends.base import DEFAULT_MAX_BATCH, BackendInfo
 from trt_core.cuda.sizing import IOTensor
 from trt_core.errors import BackendError, ModelLoadError
 from trt_core.graph import as_prepared
@@ -93,7 +93,7 @@ class TensorRTBackend:
         model_source: ModelSource | Any,
         spec: ModelSpec | None = None,
         *,
-        max_batch: int = 32,
+        max_batch: int = DEFAULT_MAX_BATCH,
         options: BuildOptions | None = None,
         cache_dir: str | Path | None = None,
         num_contexts: int = 2,

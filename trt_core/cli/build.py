@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trt_core.backends.base import DEFAULT_MAX_BATCH
 from trt_core.cli.common import UsageError, add_quiet_option, add_spec_options, positive_int, spec_overrides
 from trt_core.cuda.sizing import IOTensor
 
@@ -21,7 +22,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("model", metavar="MODEL.onnx", help="the ONNX detector")
     parser.add_argument("--fp16", action="store_true", help="build in fp16 (default fp32)")
-    parser.add_argument("--max-batch", type=positive_int, default=32, help="largest batch (profile max; default 32)")
+    parser.add_argument(
+        "--max-batch",
+        type=positive_int,
+        default=DEFAULT_MAX_BATCH,
+        help=f"largest batch (profile max; default {DEFAULT_MAX_BATCH})",
+    )
     parser.add_argument("--opt-batch", type=positive_int, help="batch size to optimise for (default: --max-batch)")
     parser.add_argument("--workspace", type=int, metavar="MiB", help="builder workspace limit in MiB")
     parser.add_argument("--opt-level", type=int, choices=range(6), metavar="0-5", help="builder optimisation level")

@@ -25,10 +25,11 @@ dynamic batch.  So the graph ends in candidates, and the host result is exact (s
 from __future__ import annotations
 
 from trt_core.graph.prepare import as_prepared, prepare_graph, rewrite_io, with_fp16
-from trt_core.graph.recipe import GraphRecipe, PreparedGraph
+from trt_core.graph.recipe import DecodePlace, GraphRecipe, PreparedGraph
 from trt_core.graph.store import GraphRef, share
 
 __all__ = [
+    "DecodePlace",
     "GraphRecipe",
     "GraphRef",
     "PreparedGraph",

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from trt_core.errors import ModelSpecError
 from trt_core.onnx_decode import DEFAULT_TOPK
@@ -14,7 +14,9 @@ from trt_core.spec import ModelSpec
 
 #: bump when a step's output changes for the same recipe, so cached engines are rebuilt
 GRAPH_VERSION = 1
-DECODE_PLACES = ("device", "host")
+#: where boxes are decoded: in the graph ("device": outputs are top-K candidates) or on the host
+DecodePlace = Literal["device", "host"]
+DECODE_PLACES: tuple[DecodePlace, ...] = get_args(DecodePlace)
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class GraphRecipe:
       decode stays fp32), what TensorRT 11 needs for fp16 engines.
     """
 
-    decode: Literal["device", "host"] = "device"
+    decode: DecodePlace = "device"
     topk: int = DEFAULT_TOPK
     uint8_input: bool = True
     fp16: bool = False
@@ -73,7 +75,7 @@ class PreparedGraph:
         return hashlib.sha256(self.model).hexdigest()
 
     @property
-    def decode(self) -> str:
+    def decode(self) -> DecodePlace:
         """``"device"`` (outputs are ``candidates``) or ``"host"`` (raw heads)."""
         return self.recipe.decode
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from trt_core.errors import EngineBuildError
 
-PRECISIONS = ("fp32", "fp16")
+Precision = Literal["fp32", "fp16"]
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 #: bump when the graph we hand TensorRT changes (uint8 prefix, fp16 conversion), so
 #: engines cached from the old graph are not reused
 RECIPE_VERSION = 1
@@ -32,7 +33,7 @@ class BuildOptions:
     loudly the build goes, not the engine, so they are not part of the cache key.
     """
 
-    precision: str = "fp32"
+    precision: Precision = "fp32"
     max_batch: int = 1
     opt_batch: int | None = None
     workspace_mib: int | None = None
