@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -24,7 +25,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deployments.config import IngressSettings
 from deployments.errors import ErrorEnvelope, as_project_error, envelope
 from deployments.http import BodyLimits, images_from_request
+from deployments.kserve import OpenInferenceProtocol, router
 from deployments.messages import DetectedImage
+from deployments.openapi import (
+    ANNOTATE_RESPONSES,
+    DETECT_RESPONSES,
+    HEALTH_RESPONSES,
+    IMAGE_REQUEST,
+    DetectResult,
+    DetectResults,
+    ModelInfo,
+    Status,
+    install_docs,
+)
 from trt_core.errors import DeadlineExceededError, InvalidImageError, OverloadedError
 from trt_core.params import DetectParams, query_changes
 from trt_core.spec import ModelSpec
@@ -37,7 +50,11 @@ api = FastAPI(
     title="trt-detect",
     description="YOLO object detection: CPU preprocessing, TensorRT / ONNX Runtime inference, CPU postprocessing.",
     version="0.1.0",
+    docs_url=None,
+    redoc_url=None,
 )
+install_docs(api)
+api.include_router(router)
 
 
 api.add_middleware(ErrorEnvelope)
@@ -49,9 +66,16 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     return envelope(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
 
 
+@api.exception_handler(RequestValidationError)
+async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+    # Should a route ever declare FastAPI-parsed parameters: still the project's 422 envelope
+    message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return envelope(422, "invalid_request", message)
+
+
 @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=1024)
 @serve.ingress(api)
-class Ingress:
+class Ingress(OpenInferenceProtocol):
     def __init__(
         self,
         preprocess: DeploymentHandle,
@@ -99,13 +123,15 @@ class Ingress:
         finally:
             self.ongoing_images -= images
 
-    async def _detect_all(self, images: list[Any], changes: dict[str, Any]) -> list[dict[str, Any]]:
-        """Detect in every image; the first failure cancels the others (nothing left running)."""
+    async def _each(
+        self, images: list[Any], changes: dict[str, Any], finish: Callable[[DetectedImage, float], T]
+    ) -> list[T]:
+        """``finish(detected, ms since start)`` of every image; the first failure cancels the others."""
         start = time.perf_counter()
 
-        async def one(image: Any) -> dict[str, Any]:
+        async def one(image: Any) -> T:
             detected: DetectedImage = await self.preprocess.remote(image, changes)
-            return detected.to_dict(self.spec.name, round((time.perf_counter() - start) * 1e3, 3))
+            return finish(detected, round((time.perf_counter() - start) * 1e3, 3))
 
         tasks = [asyncio.ensure_future(one(image)) for image in images]
         try:
@@ -113,6 +139,24 @@ class Ingress:
         finally:
             for task in tasks:
                 task.cancel()
+
+    async def _detect_all(self, images: list[Any], changes: dict[str, Any]) -> list[dict[str, Any]]:
+        """The JSON of every image (nothing left running after a failure)."""
+        return await self._each(images, changes, lambda detected, ms: detected.to_dict(self.spec.name, ms))
+
+    async def _not_serving(self) -> str | None:
+        """Why the app cannot serve (the stages that do not answer within a second), or None."""
+
+        async def ping(handle: DeploymentHandle) -> str:
+            result: str = await handle.ping.remote()
+            return result
+
+        names = list(self.stages)
+        answers = await asyncio.gather(
+            *(asyncio.wait_for(ping(h), HEALTH_TIMEOUT_S) for h in self.stages.values()), return_exceptions=True
+        )
+        failing = [f"{name} ({type(a).__name__})" for name, a in zip(names, answers) if isinstance(a, BaseException)]
+        return f"not serving: {', '.join(failing)}" if failing else None
 
     # -- Python handle API ----------------------------------------------------------------
     async def detect(self, image: Any, **params: Any) -> dict[str, Any]:
@@ -122,14 +166,26 @@ class Ingress:
         return results[0]
 
     # -- HTTP API ---------------------------------------------------------------------------
-    @api.post("/detect", summary="Detect objects in one image (raw body) or several (multipart 'image')")
+    @api.post(
+        "/detect",
+        summary="Detect objects in one image (raw body) or several (multipart 'image')",
+        response_model=DetectResult | DetectResults,
+        responses=DETECT_RESPONSES,
+        openapi_extra=IMAGE_REQUEST,
+    )
     async def http_detect(self, request: Request) -> Response:
         changes = self._changes(query_changes(request.query_params))
         images, multipart = await images_from_request(request, self.limits)
         results = await self._admitted(len(images), lambda: self._detect_all(images, changes))
         return JSONResponse({"results": results} if multipart else results[0])
 
-    @api.post("/annotate", summary="Draw the detections on the image (JPEG, or PNG with Accept: image/png)")
+    @api.post(
+        "/annotate",
+        summary="Draw the detections on the image (JPEG, or PNG with Accept: image/png)",
+        response_class=Response,
+        responses=ANNOTATE_RESPONSES,
+        openapi_extra=IMAGE_REQUEST,
+    )
     async def http_annotate(self, request: Request) -> Response:
         fmt = "png" if "image/png" in request.headers.get("accept", "") else "jpeg"
         changes = self._changes(query_changes(request.query_params))
@@ -139,32 +195,25 @@ class Ingress:
         picture: bytes = await self._admitted(1, lambda: self.preprocess.annotate.remote(images[0], changes, fmt))
         return Response(picture, media_type=f"image/{fmt}")
 
-    @api.get("/livez", summary="200 while this Ingress replica answers (liveness)")
+    @api.get("/livez", summary="200 while this Ingress replica answers (liveness)", response_model=Status)
     async def livez(self) -> Response:
         return JSONResponse({"status": "ok"})
 
-    @api.get("/healthz", summary="200 when every stage answers within a second (readiness)")
+    @api.get(
+        "/healthz",
+        summary="200 when every stage answers within a second (readiness)",
+        response_model=Status,
+        responses=HEALTH_RESPONSES,
+    )
     async def healthz(self) -> Response:
-        async def ping(handle: DeploymentHandle) -> str:
-            result: str = await handle.ping.remote()
-            return result
+        failing = await self._not_serving()
+        return JSONResponse({"status": "ok"}) if failing is None else envelope(503, "unavailable", failing)
 
-        names = list(self.stages)
-        answers = await asyncio.gather(
-            *(asyncio.wait_for(ping(h), HEALTH_TIMEOUT_S) for h in self.stages.values()), return_exceptions=True
-        )
-        failing = [name for name, answer in zip(names, answers) if isinstance(answer, BaseException)]
-        if failing:
-            reasons = {name: type(a).__name__ for name, a in zip(names, answers) if isinstance(a, BaseException)}
-            detail = ", ".join(f"{name} ({reasons[name]})" for name in failing)
-            return envelope(503, "unavailable", f"not serving: {detail}")
-        return JSONResponse({"status": "ok"})
-
-    @api.get("/readyz", summary="Same as /healthz (readiness)")
+    @api.get("/readyz", summary="Same as /healthz (readiness)", response_model=Status, responses=HEALTH_RESPONSES)
     async def readyz(self) -> Response:
         return await self.healthz()
 
-    @api.get("/model", summary="The model, backend, precision, device and batch settings")
+    @api.get("/model", summary="The model, backend, precision, device and batch settings", response_model=ModelInfo)
     async def model(self) -> Response:
         try:
             detector, defaults = await asyncio.gather(
