@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from trt_core.cuda.sizing import ALIGNMENT, IOTensor, aligned, max_batch_of, plan_buffers, resolve_tensors
+from trt_core.cuda.sizing import ALIGNMENT, aligned, max_batch_of, plan_buffers, resolve_tensors
 from trt_core.errors import BackendError
+from trt_core.tensors import IOTensor
 
-IMAGES = IOTensor("images", "uint8", (-1, 3, 416, 416), True)
-HEAD13 = IOTensor("head13", "float32", (-1, 255, 13, 13), False)
-HEAD26 = IOTensor("head26", "float16", (-1, 255, 26, 26), False)
+IMAGES = IOTensor("images", (-1, 3, 416, 416), "uint8", True)
+HEAD13 = IOTensor("head13", (-1, 255, 13, 13), "float32", False)
+HEAD26 = IOTensor("head26", (-1, 255, 26, 26), "float16", False)
 
 
 def test_shape_and_bytes_per_batch() -> None:
@@ -31,8 +32,8 @@ def test_plan_for_max_batch_is_aligned_and_exact() -> None:
 
 
 def test_static_batch_model_sizes_for_its_fixed_batch() -> None:
-    static_in = IOTensor("x", "uint8", (4, 3, 8, 8), True)
-    static_out = IOTensor("y", "float32", (4, 10), False)
+    static_in = IOTensor("x", (4, 3, 8, 8), "uint8", True)
+    static_out = IOTensor("y", (4, 10), "float32", False)
     plan = plan_buffers([static_in, static_out], 32)  # the request is overridden by the model
     assert plan.max_batch == 4 and plan.nbytes == {"x": 4 * 3 * 64, "y": 4 * 10 * 4}
     with pytest.raises(BackendError, match="fixed batch"):
@@ -49,11 +50,11 @@ def test_aligned() -> None:
 
 def test_invalid_descriptions() -> None:
     with pytest.raises(TypeError):
-        IOTensor("x", "notatype", (1,), True)
+        IOTensor("x", (1,), "notatype", True)
     with pytest.raises(ValueError):
-        IOTensor("x", "float32", (), True)
+        IOTensor("x", (), "float32", True)
     with pytest.raises(ValueError):
-        IOTensor("x", "float32", (-1, 0, 3), True)
+        IOTensor("x", (-1, 0, 3), "float32", True)
     with pytest.raises(BackendError, match="batch size"):
         IMAGES.shape_for(0)
     with pytest.raises(BackendError, match="duplicate"):
@@ -63,11 +64,11 @@ def test_invalid_descriptions() -> None:
     with pytest.raises(BackendError, match="max_batch"):
         plan_buffers([IMAGES, HEAD13], 0)
     with pytest.raises(BackendError, match="disagree"):
-        max_batch_of([IOTensor("a", "uint8", (2, 3), True), IOTensor("b", "uint8", (4, 3), True)], 8)
+        max_batch_of([IOTensor("a", (2, 3), "uint8", True), IOTensor("b", (4, 3), "uint8", True)], 8)
 
 
 def test_dynamic_non_batch_axes_need_resolving() -> None:
-    boxes = IOTensor("boxes", "float32", (-1, -1, 6), False)
+    boxes = IOTensor("boxes", (-1, -1, 6), "float32", False)
     assert not boxes.fully_static
     with pytest.raises(BackendError, match="dynamic non-batch"):
         plan_buffers([IMAGES, boxes], 4)

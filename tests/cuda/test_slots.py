@@ -13,18 +13,18 @@ import pytest
 
 from tests.cuda.fakes import HostMemory
 from tests.threads import run_on_threads
-from trt_core.cuda.sizing import IOTensor
 from trt_core.cuda.slots import Slot, SlotPool, validate_batch
 from trt_core.errors import BackendError
+from trt_core.tensors import IOTensor
 
 H = W = 4
 
 
 def tensors(batch: int = -1) -> list[IOTensor]:
     return [
-        IOTensor("images", "uint8", (batch, 3, H, W), True),
-        IOTensor("sums", "float32", (batch, 3), False),
-        IOTensor("peak", "uint8", (batch, 1), False),
+        IOTensor("images", (batch, 3, H, W), "uint8", True),
+        IOTensor("sums", (batch, 3), "float32", False),
+        IOTensor("peak", (batch, 1), "uint8", False),
     ]
 
 
@@ -180,7 +180,7 @@ def test_setup_runs_per_slot_with_the_context_active() -> None:
 
 
 def test_pool_needs_exactly_one_input() -> None:
-    two = [*tensors(), IOTensor("extra", "uint8", (-1, 2), True)]
+    two = [*tensors(), IOTensor("extra", (-1, 2), "uint8", True)]
     with pytest.raises(BackendError, match="one input"):
         SlotPool(HostMemory(), two, max_batch=2, count=1, enqueue=Model().enqueue)
     with pytest.raises(BackendError, match="at least one"):

@@ -10,9 +10,9 @@ import pytest
 from tests.threads import run_on_threads
 from trt_core.cuda import describe, gpu_count
 from trt_core.cuda.driver import CudaContext
-from trt_core.cuda.sizing import IOTensor
 from trt_core.cuda.slots import Slot, SlotPool
 from trt_core.errors import BackendError
+from trt_core.tensors import IOTensor
 
 pytestmark = pytest.mark.gpu
 
@@ -109,7 +109,7 @@ def identity_pool(ctx: CudaContext, count: int, max_batch: int) -> SlotPool:
     """A 'model' whose output is its input: H2D, device-to-device copy, D2H on the slot stream."""
     import pycuda.driver as cuda
 
-    tensors = [IOTensor("x", "uint8", (-1, 3, 8, 8), True), IOTensor("y", "uint8", (-1, 3, 8, 8), False)]
+    tensors = [IOTensor("x", (-1, 3, 8, 8), "uint8", True), IOTensor("y", (-1, 3, 8, 8), "uint8", False)]
 
     def enqueue(slot: Slot, n: int) -> None:
         slot.h2d("x", n)

@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from trt_core.backends.base import DEFAULT_MAX_BATCH, BackendInfo
-from trt_core.cuda.sizing import IOTensor, resolve_tensors
+from trt_core.cuda.sizing import resolve_tensors
 from trt_core.errors import BackendError, BackendUnavailableError, ModelLoadError
 from trt_core.graph import PreparedGraph, as_prepared
 from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
+from trt_core.tensors import IOTensor
 
 ORT_GPU_HINT = "pip install onnxruntime-gpu (instead of onnxruntime) with a CUDA/cuDNN it supports"
 
@@ -67,8 +68,8 @@ class OrtCudaBackend:
         try:
             static = spec.static_batch
             batch = static if static is not None else max_batch
-            tensors = [IOTensor(spec.input.name, "uint8", (static or -1, *spec.input.shape[1:]), True)]
-            tensors += [IOTensor(o.name, o.dtype, (static or -1, *o.shape[1:]), False) for o in spec.outputs]
+            tensors = [IOTensor(spec.input.name, (static or -1, *spec.input.shape[1:]), "uint8", True)]
+            tensors += [IOTensor(o.name, (static or -1, *o.shape[1:]), o.dtype, False) for o in spec.outputs]
             if not all(t.fully_static for t in tensors):
                 tensors = resolve_tensors(tensors, self._probe_shapes(batch, tensors))
             self._pool = SlotPool(

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 
 from trt_core.backends.base import DEFAULT_MAX_BATCH, BackendInfo
-from trt_core.cuda.sizing import IOTensor
 from trt_core.errors import BackendError, ModelLoadError
 from trt_core.graph import as_prepared
 from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
+from trt_core.tensors import IOTensor
 from trt_core.trt.loader import LoadedEngine, deserialize_engine, engine_tensors
 from trt_core.trt.options import BuildOptions
 from trt_core.trt.trt_logger import describe_errors, get_logger

@@ -10,7 +10,7 @@ from typing import Any
 
 from trt_core.backends.base import DEFAULT_MAX_BATCH
 from trt_core.cli.common import UsageError, add_quiet_option, add_spec_options, positive_int, spec_overrides
-from trt_core.cuda.sizing import IOTensor
+from trt_core.tensors import IOTensor
 
 
 def add_parser(subparsers: Any) -> None:
@@ -96,8 +96,8 @@ def _build_to_file(args: argparse.Namespace, graph: Any, options: Any, trt: Any,
     result = build_engine(graph, options, progress=progress, trt=trt)
     out = Path(args.output)
     atomic_write(out, result.engine)
-    tensors = [IOTensor(t.name, t.dtype, t.shape, True) for t in result.inputs]
-    tensors += [IOTensor(t.name, t.dtype, t.shape, False) for t in result.outputs]
+    tensors = [IOTensor.of(t, is_input=True) for t in result.inputs]
+    tensors += [IOTensor.of(t, is_input=False) for t in result.outputs]
     _summary(out, len(result.engine), result.seconds, options, trt, result.strategy, tensors)
     return 0
 

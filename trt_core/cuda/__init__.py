@@ -1,6 +1,6 @@
 """The CUDA layer shared by the TensorRT and the ONNX Runtime CUDA backends.
 
-- :mod:`~trt_core.cuda.sizing`: typed I/O descriptions and buffer sizing (pure, no CUDA)
+- :mod:`~trt_core.cuda.sizing`: buffer sizing from :class:`~trt_core.tensors.IOTensor` (pure, no CUDA)
 - :mod:`~trt_core.cuda.driver`: pycuda device context, streams, pinned and device buffers
 - :mod:`~trt_core.cuda.slots`: execution slots used round-robin to overlap copies and compute
 - :mod:`~trt_core.cuda.graphs`: CUDA graph capture (driver API through ctypes)
@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from trt_core._lazy import lazy_getattr
 from trt_core.cuda.info import describe, gpu_count
-from trt_core.cuda.sizing import IOTensor, plan_buffers
+from trt_core.cuda.sizing import plan_buffers
+from trt_core.tensors import IOTensor
 
 __all__ = [
     "CudaContext",

@@ -1,4 +1,5 @@
-"""Pure buffer sizing from typed descriptions of an engine's or session's I/O tensors.
+"""Pure buffer sizing from typed descriptions (:class:`~trt_core.tensors.IOTensor`) of an
+engine's or session's I/O tensors.
 
 No CUDA here: this is the arithmetic the runners use to allocate one pinned host and one
 device buffer per tensor, each large enough for the largest batch, so that buffers are
@@ -7,70 +8,14 @@ allocated once per execution slot and reused for every batch.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from trt_core.errors import BackendError
+from trt_core.tensors import IOTensor
 
 #: device allocations are rounded up to this many bytes (cudaMalloc aligns to 256 too)
 ALIGNMENT = 256
-
-
-@dataclass(frozen=True)
-class IOTensor:
-    """One named input or output: numpy dtype name and shape, ``-1`` for the batch axis.
-
-    Only the leading (batch) axis may be dynamic; other dynamic axes must be resolved
-    (see :func:`resolve_tensors`) before buffers can be sized.
-    """
-
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    is_input: bool
-
-    def __post_init__(self) -> None:
-        np.dtype(self.dtype)  # raises TypeError for an unknown dtype name
-        if not self.shape:
-            raise ValueError(f"tensor {self.name!r}: scalars are not supported as batched I/O")
-        if any(d < -1 or d == 0 for d in self.shape):
-            raise ValueError(f"tensor {self.name!r}: invalid shape {self.shape}")
-
-    @property
-    def itemsize(self) -> int:
-        return np.dtype(self.dtype).itemsize
-
-    @property
-    def dynamic_batch(self) -> bool:
-        return self.shape[0] == -1
-
-    @property
-    def fully_static(self) -> bool:
-        return all(d > 0 for d in self.shape[1:])
-
-    def shape_for(self, batch: int) -> tuple[int, ...]:
-        """The concrete shape for ``batch`` items (a static batch axis must match)."""
-        if batch < 1:
-            raise BackendError(f"batch size must be >= 1, got {batch}")
-        if not self.fully_static:
-            raise BackendError(
-                f"tensor {self.name!r} has dynamic non-batch axes {self.shape}",
-                hint="resolve them from the engine/session at the largest batch first (resolve_tensors)",
-            )
-        lead = self.shape[0]
-        if lead != -1 and lead != batch:
-            raise BackendError(f"tensor {self.name!r} has a fixed batch of {lead}; got {batch}")
-        return (batch, *self.shape[1:])
-
-    def nbytes(self, batch: int) -> int:
-        return math.prod(self.shape_for(batch)) * self.itemsize
-
-    def item_bytes(self) -> int:
-        """Bytes of one batch item (the stride between consecutive items)."""
-        return self.nbytes(1) if self.dynamic_batch else self.nbytes(self.shape[0]) // self.shape[0]
 
 
 def aligned(nbytes: int, alignment: int = ALIGNMENT) -> int:
@@ -107,7 +52,7 @@ def resolve_tensors(tensors: Sequence[IOTensor], shapes_at_max: Mapping[str, Seq
                 f"cannot resolve the shape of {t.name!r}: declared {t.shape}, observed {seen or 'nothing'}",
                 hint="only the batch axis of an output may depend on the input",
             )
-        out.append(IOTensor(t.name, t.dtype, (t.shape[0], *seen[1:]), t.is_input))
+        out.append(t.with_shape((t.shape[0], *seen[1:])))
     return out
 
 

@@ -25,8 +25,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from trt_core.cuda.sizing import IOTensor, plan_buffers
+from trt_core.cuda.sizing import plan_buffers
 from trt_core.errors import BackendError, TrtDetectError
+from trt_core.tensors import IOTensor
 
 
 class Memory(Protocol):

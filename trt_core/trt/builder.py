@@ -19,6 +19,7 @@ from typing import Any
 
 from trt_core.errors import EngineBuildError
 from trt_core.graph import PreparedGraph, rewrite_io, with_fp16
+from trt_core.spec import TensorDesc
 from trt_core.trt.api_surface import load_tensorrt, major_version
 from trt_core.trt.options import BuildOptions, fp16_strategy, recipe
 from trt_core.trt.trt_logger import describe_errors, get_logger
@@ -26,18 +27,11 @@ from trt_core.trt.trt_logger import describe_errors, get_logger
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class TensorSummary:
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-
-
 @dataclass
 class BuildResult:
     engine: bytes
-    inputs: list[TensorSummary]
-    outputs: list[TensorSummary]
+    inputs: list[TensorDesc]
+    outputs: list[TensorDesc]
     profiles: dict[str, tuple[tuple[int, ...], ...]]
     seconds: float
     tensorrt_version: str
@@ -196,19 +190,19 @@ def parser_hint(errors: list[str]) -> str:
     return "check the model with onnx.checker.check_model and rerun with --verbose for TensorRT's log"
 
 
-def _summary(trt: Any, tensor: Any) -> TensorSummary:
+def _summary(trt: Any, tensor: Any) -> TensorDesc:
     try:
         dtype = trt.nptype(tensor.dtype).__name__
     except Exception:
         dtype = getattr(tensor.dtype, "name", str(tensor.dtype)).lower()
-    return TensorSummary(str(tensor.name), tuple(int(d) for d in tensor.shape), dtype)
+    return TensorDesc(str(tensor.name), tuple(int(d) for d in tensor.shape), dtype)
 
 
 def _add_profile(
     trt: Any,
     builder: Any,
     config: Any,
-    inputs: list[TensorSummary],
+    inputs: list[TensorDesc],
     options: BuildOptions,
     fail: Callable[[str, str], EngineBuildError],
 ) -> dict[str, tuple[tuple[int, ...], ...]]:

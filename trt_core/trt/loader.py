@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from trt_core.cuda.sizing import IOTensor, resolve_tensors
+from trt_core.cuda.sizing import resolve_tensors
 from trt_core.errors import BackendError, BackendUnavailableError, ModelLoadError
 from trt_core.graph import PreparedGraph
+from trt_core.tensors import IOTensor
 from trt_core.trt.api_surface import load_tensorrt
 from trt_core.trt.builder import Progress, build_engine, engine_key
 from trt_core.trt.cache import CacheResult, EngineCache
@@ -124,7 +125,7 @@ def engine_io(trt: Any, engine: Any) -> list[IOTensor]:
             continue
         dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name
         shape = tuple(int(d) for d in engine.get_tensor_shape(name))
-        tensors.append(IOTensor(name, dtype, shape, mode == trt.TensorIOMode.INPUT))
+        tensors.append(IOTensor(name, shape, dtype, mode == trt.TensorIOMode.INPUT))
     return tensors
 
 
@@ -173,5 +174,5 @@ def engine_tensors(loaded: LoadedEngine, max_batch: int | None = None) -> tuple[
         seen = {t.name: tuple(int(d) for d in probe.get_tensor_shape(t.name)) for t in tensors}
     finally:
         del probe
-    fixed = [IOTensor(t.name, t.dtype, (t.shape[0], *largest[t.name][1:]), True) if t.is_input else t for t in tensors]
+    fixed = [t.with_shape((t.shape[0], *largest[t.name][1:])) if t.is_input else t for t in tensors]
     return resolve_tensors(fixed, seen), want
