@@ -1,4 +1,6 @@
-"""The older entry point, kept until every caller uses :func:`trt_core.graph.prepare_graph`.
+"""The older entry point, kept until every caller uses :func:`trt_core.graph.prepare_graph`
+(left: ``benchmarks/ort_cuda_shape_switch.py`` and ``benchmarks/ort_cuda_variants.py``);
+delete this module, :attr:`PreparedGraph.source` and its test then.
 
 ``prepare_model(path, spec, decode_topk=K)`` is ``prepare_graph(path, spec,
 GraphRecipe.from_decode_topk(K))``: the returned :class:`~trt_core.graph.PreparedGraph`

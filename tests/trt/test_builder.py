@@ -163,13 +163,13 @@ def test_prepared_graphs_reach_the_builder(run_with_trt: Callable[[int, str], An
     assert out["fp16"].startswith("failed to create the TensorRT builder")
 
 
-def test_prepare_onnx_of_a_prepared_graph() -> None:
+def test_onnx_for_parser_of_a_prepared_graph() -> None:
     from trt_core.graph import GraphRecipe, prepare_graph, with_fp16
     from trt_core.spec import ModelSpec
-    from trt_core.trt.builder import prepare_onnx
+    from trt_core.trt.builder import onnx_for_parser
     from trt_core.trt.synthetic import yolo_like_model
 
     model = yolo_like_model()
     graph = prepare_graph(model, ModelSpec.from_onnx_model(model), GraphRecipe(topk=50))
-    assert prepare_onnx(graph, input_scale=0.5, fp16_graph=False) == graph.model  # built as given
-    assert prepare_onnx(graph, input_scale=0.5, fp16_graph=True) == with_fp16(graph).model
+    assert onnx_for_parser(graph, input_scale=0.5, fp16_graph=False) == graph.model  # built as given
+    assert onnx_for_parser(graph, input_scale=0.5, fp16_graph=True) == with_fp16(graph).model

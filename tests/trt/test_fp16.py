@@ -13,7 +13,7 @@ from onnx import TensorProto
 
 from trt_core.onnx_graph import with_uint8_input
 from trt_core.spec import ModelSpec
-from trt_core.trt.builder import prepare_onnx
+from trt_core.trt.builder import onnx_for_parser
 from trt_core.trt.fp16 import convert_to_fp16
 from trt_core.trt.synthetic import yolo_like_model
 
@@ -27,8 +27,8 @@ def run(model_bytes: bytes, x: np.ndarray) -> list[np.ndarray]:
 
 def compare(model: onnx.ModelProto, size: int) -> None:
     x = np.random.default_rng(0).integers(0, 256, (3, 3, size, size), dtype=np.uint8)
-    fp32 = run(prepare_onnx(model, input_scale=1 / 255, fp16_graph=False), x)
-    fp16 = run(prepare_onnx(model, input_scale=1 / 255, fp16_graph=True), x)
+    fp32 = run(onnx_for_parser(model, input_scale=1 / 255, fp16_graph=False), x)
+    fp16 = run(onnx_for_parser(model, input_scale=1 / 255, fp16_graph=True), x)
     for a, b in zip(fp32, fp16):
         assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
         scale = float(np.abs(a).max())
@@ -62,10 +62,10 @@ def test_io_types_and_names_are_kept() -> None:
     assert model.graph.initializer[0].data_type == TensorProto.FLOAT  # the input model is untouched
 
 
-def test_prepare_onnx_keeps_metadata_and_uint8_input() -> None:
+def test_onnx_for_parser_keeps_metadata_and_uint8_input() -> None:
     model = yolo_like_model()
     for fp16 in (False, True):
-        prepared = onnx.load_from_string(prepare_onnx(model, input_scale=1 / 255, fp16_graph=fp16))
+        prepared = onnx.load_from_string(onnx_for_parser(model, input_scale=1 / 255, fp16_graph=fp16))
         assert prepared.graph.input[0].type.tensor_type.elem_type == TensorProto.UINT8
         assert {p.key for p in prepared.metadata_props} == {p.key for p in model.metadata_props}
         onnx.checker.check_model(prepared)

@@ -46,7 +46,7 @@ def precision_strategy(trt: Any, precision: str) -> str:
     return fp16_strategy(major_version(trt), hasattr(trt.BuilderFlag, "FP16"))
 
 
-def prepare_onnx(model: Any, *, input_scale: float, fp16_graph: bool) -> bytes:
+def onnx_for_parser(model: Any, *, input_scale: float, fp16_graph: bool) -> bytes:
     """The serialized graph handed to the parser: uint8 input, optionally fp16 inside."""
     if isinstance(model, PreparedGraph):
         return (with_fp16(model) if fp16_graph else model).model
@@ -93,7 +93,7 @@ def build_engine(
         model = load_model(model)
     emit = progress or (lambda _msg: None)
     strategy = precision_strategy(trt, options.precision)
-    onnx_bytes = prepare_onnx(model, input_scale=input_scale, fp16_graph=strategy == "onnx-fp16")
+    onnx_bytes = onnx_for_parser(model, input_scale=input_scale, fp16_graph=strategy == "onnx-fp16")
     logger = get_logger(trt)
     logger.verbose = options.verbose
     mark = logger.count
