@@ -98,3 +98,21 @@ def test_from_engine_file(small_model: Path, tmp_path: Path) -> None:
         assert b.info.max_batch == 2
         x = images(2, spec)
         close(b.infer(x), reference(small_model, spec, x), 2e-2)
+
+
+def test_inference_engine_on_tensorrt(small_model: Path, tmp_path: Path) -> None:
+    """The path the library's Detector and the Serve inference stage take, on TensorRT."""
+    from trt_core.engine import InferenceEngine
+    from trt_core.graph import as_prepared
+
+    spec = ModelSpec.from_onnx(small_model)
+    graph = as_prepared(small_model, spec)
+    options = {"cache_dir": str(tmp_path)}
+    with InferenceEngine.load(graph, backend="tensorrt", device="gpu", max_batch=4, options=options) as engine:
+        assert engine.info.name == "tensorrt" and engine.padding == "pow2"
+        assert engine.warm_up() == [1, 2, 4]
+        x = images(3, spec)
+        want = reference(small_model, spec, x)
+        for i, outputs in enumerate(engine.infer(list(x))):
+            close([o[None] for o in outputs], [w[i : i + 1] for w in want], 2e-2)
+        engine.probe()
