@@ -24,7 +24,7 @@ import numpy as np
 
 from trt_core.backends.base import DEFAULT_MAX_BATCH, BackendInfo
 from trt_core.errors import BackendError, ModelLoadError
-from trt_core.graph import as_prepared
+from trt_core.graph import PreparedGraph, as_prepared
 from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
 from trt_core.tensors import IOTensor
@@ -90,7 +90,7 @@ class TensorRTBackend:
     @classmethod
     def from_onnx(
         cls,
-        model_source: ModelSource | Any,
+        model_source: ModelSource | PreparedGraph,
         spec: ModelSpec | None = None,
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
