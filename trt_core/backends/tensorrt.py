@@ -27,8 +27,7 @@ from trt_core.errors import BackendError, ModelLoadError
 from trt_core.graph import PreparedGraph, as_prepared
 from trt_core.onnx_graph import ModelSource
 from trt_core.spec import ModelSpec
-from trt_core.tensors import IOTensor
-from trt_core.trt.loader import LoadedEngine, deserialize_engine, engine_tensors
+from trt_core.trt.loader import LoadedEngine, deserialize_engine, engine_tensors, in_spec_order
 from trt_core.trt.options import BuildOptions
 from trt_core.trt.trt_logger import describe_errors, get_logger
 
@@ -68,7 +67,7 @@ class TensorRTBackend:
                 else:
                     self._loaded = deserialize_engine(bytes(engine), allow_host_code=allow_host_code)
                 tensors, want = engine_tensors(self._loaded, max_batch)
-                tensors = _in_spec_order(tensors, spec)
+                tensors = in_spec_order(tensors, spec)
             self._pool = SlotPool(
                 self._ctx, tensors, max_batch=want, count=num_contexts, enqueue=self._enqueue, setup=self._setup_slot
             )
@@ -278,21 +277,6 @@ class TensorRTBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _in_spec_order(tensors: list[IOTensor], spec: ModelSpec) -> list[IOTensor]:
-    """The input, then the spec's outputs in its order, then any other engine output (bound
-    because TensorRT needs every tensor's address, but not returned)."""
-    by_name = {t.name: t for t in tensors}
-    inputs = [t for t in tensors if t.is_input]
-    if [t.name for t in inputs] != [spec.input.name]:
-        raise BackendError(f"engine inputs {[t.name for t in inputs]} != model input {spec.input.name!r}")
-    outputs = [t.name for t in tensors if not t.is_input]
-    missing = [n for n in spec.output_names if n not in outputs]
-    if missing:
-        raise BackendError(f"engine lacks outputs {missing}; it has {outputs}")
-    rest = [t for t in tensors if not t.is_input and t.name not in spec.output_names]
-    return [*inputs, *(by_name[n] for n in spec.output_names), *rest]
 
 
 class _SpecOutputs:

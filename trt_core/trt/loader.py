@@ -19,6 +19,7 @@ import numpy as np
 from trt_core.cuda.sizing import resolve_tensors
 from trt_core.errors import BackendError, BackendUnavailableError, ModelLoadError
 from trt_core.graph import PreparedGraph
+from trt_core.spec import ModelSpec
 from trt_core.tensors import IOTensor
 from trt_core.trt.api_surface import load_tensorrt
 from trt_core.trt.builder import Progress, build_engine, engine_key
@@ -176,3 +177,18 @@ def engine_tensors(loaded: LoadedEngine, max_batch: int | None = None) -> tuple[
         del probe
     fixed = [t.with_shape((t.shape[0], *largest[t.name][1:])) if t.is_input else t for t in tensors]
     return resolve_tensors(fixed, seen), want
+
+
+def in_spec_order(tensors: list[IOTensor], spec: ModelSpec) -> list[IOTensor]:
+    """The input, then the spec's outputs in its order, then any other engine output (bound
+    because TensorRT needs every tensor's address, but not returned)."""
+    by_name = {t.name: t for t in tensors}
+    inputs = [t for t in tensors if t.is_input]
+    if [t.name for t in inputs] != [spec.input.name]:
+        raise BackendError(f"engine inputs {[t.name for t in inputs]} != model input {spec.input.name!r}")
+    outputs = [t.name for t in tensors if not t.is_input]
+    missing = [n for n in spec.output_names if n not in outputs]
+    if missing:
+        raise BackendError(f"engine lacks outputs {missing}; it has {outputs}")
+    rest = [t for t in tensors if not t.is_input and t.name not in spec.output_names]
+    return [*inputs, *(by_name[n] for n in spec.output_names), *rest]
