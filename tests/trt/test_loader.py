@@ -36,3 +36,28 @@ def test_engine_options_take_the_graphs_size_and_fixed_batch(tiny_model: Path, t
     assert options.input_hw == graph.spec.input_hw and options.max_batch == 8
     fixed = tiny_yolov3(tmp_path / "b2.onnx", batch=2)
     assert engine_options(as_prepared(fixed, ModelSpec.from_onnx(fixed)), BuildOptions(max_batch=8)).max_batch == 2
+
+
+@pytest.mark.parametrize("topk", [None, 0, 50])
+def test_trt_detect_build_asks_for_the_engine_the_detector_loads(tiny_model: Path, topk: int | None) -> None:
+    """Same graph bytes and recipe, same key options: what ``trt-detect build`` caches is what
+    ``Detector.from_onnx(..., backend="tensorrt")`` / the Serve app (same decode_topk) look up."""
+    import argparse
+
+    from trt_core.cli import build
+    from trt_core.graph import GraphRecipe, prepare_graph
+    from trt_core.onnx_decode import DEFAULT_TOPK
+
+    parser = argparse.ArgumentParser()
+    build.add_parser(parser.add_subparsers())
+    argv = ["build", str(tiny_model), "--fp16", "--max-batch", "8", "--timing-cache", "t.cache"]
+    graph, options = build.engine_request(
+        parser.parse_args(argv + ([f"--decode-topk={topk}"] if topk is not None else []))
+    )
+    decode_topk = DEFAULT_TOPK if topk is None else topk
+    want = prepare_graph(tiny_model, ModelSpec.from_onnx(tiny_model), GraphRecipe.from_decode_topk(decode_topk))
+    assert graph.model == want.model and graph.recipe == want.recipe
+    assert graph.decode == ("host" if topk == 0 else "device")
+    # TensorRTBackend.from_onnx(graph, max_batch=8, precision="fp16"): the options it keys on
+    backend_options = engine_options(want, BuildOptions().replace(max_batch=8, precision="fp16"))
+    assert options.key_fields() == backend_options.key_fields()

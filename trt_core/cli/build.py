@@ -6,11 +6,23 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trt_core.backends.base import DEFAULT_MAX_BATCH
-from trt_core.cli.common import UsageError, add_quiet_option, add_spec_options, positive_int, spec_overrides
+from trt_core.cli.common import (
+    UsageError,
+    add_quiet_option,
+    add_spec_options,
+    int_at_least,
+    positive_int,
+    spec_overrides,
+)
+from trt_core.onnx_decode import DEFAULT_TOPK
 from trt_core.tensors import IOTensor
+
+if TYPE_CHECKING:
+    from trt_core.graph import PreparedGraph
+    from trt_core.trt.options import BuildOptions
 
 
 def add_parser(subparsers: Any) -> None:
@@ -44,6 +56,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--force", action="store_true", help="rebuild even if the cache has the engine")
     parser.add_argument("--verbose", action="store_true", help="show TensorRT's verbose log")
     parser.add_argument("--preset", help="a named recipe whose model overrides apply, e.g. nvidia-yolov3")
+    parser.add_argument(
+        "--decode-topk",
+        type=int_at_least(0),
+        default=DEFAULT_TOPK,
+        metavar="K",
+        help=f"decode YOLOv3 heads in the engine, keeping the best K, as the detector and the Serve app do "
+        f"(default {DEFAULT_TOPK}; 0: raw heads, decoded on the host)",
+    )
     add_quiet_option(parser)
     add_spec_options(parser)  # --input-size fixes a dynamic image size, e.g. 416x416
     parser.set_defaults(func=run)
@@ -52,38 +72,22 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from trt_core.graph import as_prepared
-    from trt_core.presets import resolve
-    from trt_core.spec import ModelSpec
     from trt_core.trt.api_surface import load_tensorrt
-    from trt_core.trt.loader import engine_options
-    from trt_core.trt.options import BuildOptions
 
     if not Path(args.model).is_file():
         raise UsageError(f"no such model file: {args.model}", hint="pass an .onnx detector")
     trt = load_tensorrt()  # raises BackendUnavailableError (one line, with an install hint)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
-    overrides, _ = resolve(args.preset, spec_overrides(args))
-    spec = ModelSpec.from_onnx(args.model, **overrides)
-    graph = as_prepared(Path(args.model), spec)  # the graph TensorRTBackend.from_onnx(model, spec) builds
-    options = BuildOptions(
-        precision="fp16" if args.fp16 else "fp32",
-        max_batch=args.max_batch,
-        opt_batch=args.opt_batch,
-        workspace_mib=args.workspace,
-        optimization_level=args.opt_level,
-        version_compatible=args.version_compatible,
-        timing_cache=args.timing_cache,
-        verbose=args.verbose,
-    )
-    options = engine_options(graph, options)
+    graph, options = engine_request(args)
+    spec = graph.spec
     start = time.perf_counter()
 
     def progress(message: str) -> None:
         if not args.quiet:
             print(f"[{time.perf_counter() - start:7.1f}s] {message}", file=sys.stderr, flush=True)
 
-    progress(f"{args.model}: {spec.name}, input {spec.input_hw[0]}x{spec.input_hw[1]}, TensorRT {trt.__version__}")
+    size = f"{spec.input_hw[0]}x{spec.input_hw[1]}"
+    progress(f"{args.model}: {spec.name}, input {size}, decode on the {graph.decode}, TensorRT {trt.__version__}")
     if args.output:
         return _build_to_file(args, graph, options, trt, progress)
     return _build_to_cache(args, graph, options, trt, progress)
@@ -146,3 +150,28 @@ def _summary(
         kind = "input " if t.is_input else "output"
         shape = "x".join("N" if d < 0 else str(d) for d in t.shape)
         print(f"{kind}     {t.name}: {t.dtype} {shape}")
+
+
+def engine_request(args: argparse.Namespace) -> tuple[PreparedGraph, BuildOptions]:
+    """The graph and options ``args`` ask for: the graph the detector and the Serve app
+    prepare (same preset, spec overrides and decode recipe), so the cache key is theirs."""
+    from trt_core.graph import GraphRecipe, prepare_graph
+    from trt_core.presets import resolve
+    from trt_core.spec import ModelSpec
+    from trt_core.trt.loader import engine_options
+    from trt_core.trt.options import BuildOptions
+
+    overrides, _ = resolve(args.preset, spec_overrides(args))
+    spec = ModelSpec.from_onnx(args.model, **overrides)
+    graph = prepare_graph(Path(args.model), spec, GraphRecipe.from_decode_topk(args.decode_topk))
+    options = BuildOptions(
+        precision="fp16" if args.fp16 else "fp32",
+        max_batch=args.max_batch,
+        opt_batch=args.opt_batch,
+        workspace_mib=args.workspace,
+        optimization_level=args.opt_level,
+        version_compatible=args.version_compatible,
+        timing_cache=args.timing_cache,
+        verbose=args.verbose,
+    )
+    return graph, engine_options(graph, options)
