@@ -34,6 +34,7 @@ from trt_core.spec import ModelSpec
 
 T = TypeVar("T")
 PLATFORM = "trt-detect"
+VERSION = "1"
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe v2)"])
 
 V2_ERROR: dict[int | str, dict[str, Any]] = {
@@ -96,9 +97,11 @@ class OpenInferenceProtocol:
     async def _not_serving(self) -> str | None:
         raise NotImplementedError
 
-    def _model(self, name: str) -> None:
+    def _model(self, name: str, version: str = VERSION) -> None:
         if name != self.spec.name:
             raise UnknownModelError(f"unknown model {name!r}; this server serves {self.spec.name!r}")
+        if version != VERSION:
+            raise UnknownModelError(f"unknown version {version!r} of {name!r}; its only version is {VERSION!r}")
 
     @router.get("", summary="Server metadata")
     async def v2_server(self) -> Response:
@@ -113,26 +116,23 @@ class OpenInferenceProtocol:
         failing = await self._not_serving()
         return Response(status_code=200) if failing is None else JSONResponse({"error": failing}, 503)
 
-    @router.get("/models/{name}", summary="Model metadata: inputs and outputs", responses=V2_ERROR)
-    async def v2_model(self, name: str) -> Response:
+    async def _metadata(self, name: str, version: str) -> Response:
         try:
-            self._model(name)
+            self._model(name, version)
         except Exception as exc:
             return v2_error(exc)
-        return JSONResponse(model_metadata(self.spec.name, PLATFORM))
+        return JSONResponse(model_metadata(self.spec.name, PLATFORM, [VERSION]))
 
-    @router.get("/models/{name}/ready", summary="200 when the model can serve", responses=V2_ERROR)
-    async def v2_model_ready(self, name: str) -> Response:
+    async def _model_ready(self, name: str, version: str) -> Response:
         try:
-            self._model(name)
+            self._model(name, version)
         except Exception as exc:
             return v2_error(exc)
         return await self.v2_ready()
 
-    @router.post("/models/{name}/infer", summary="Detect objects", responses=V2_ERROR, openapi_extra=INFER_BODY)
-    async def v2_infer(self, name: str, request: Request) -> Response:
+    async def _infer(self, name: str, version: str, request: Request) -> Response:
         try:
-            self._model(name)
+            self._model(name, version)
             parsed = parse_infer_request(await read_body(request, self.limits), request.headers.get(HEADER_LENGTH))
             if not parsed.images:
                 raise InvalidImageError("the request has no images")
@@ -146,9 +146,39 @@ class OpenInferenceProtocol:
                 return detected.detections
 
             found = await self._admitted(len(images), lambda: self._each(images, changes, keep))
-            body, json_size = encode_infer_response(self.spec.name, detection_tensors(found), parsed)
+            body, json_size = encode_infer_response(self.spec.name, detection_tensors(found), parsed, VERSION)
         except Exception as exc:
             return v2_error(exc)
         if json_size is None:
             return Response(body, media_type=JSON_TYPE)
         return Response(body, media_type=BINARY_TYPE, headers={HEADER_LENGTH: str(json_size)})
+
+    # Triton's clients use the /versions/{version} paths when given a model_version
+    @router.get("/models/{name}", summary="Model metadata: inputs and outputs", responses=V2_ERROR)
+    async def v2_model(self, name: str) -> Response:
+        return await self._metadata(name, VERSION)
+
+    @router.get("/models/{name}/versions/{version}", summary="Model metadata", responses=V2_ERROR)
+    async def v2_model_version(self, name: str, version: str) -> Response:
+        return await self._metadata(name, version)
+
+    @router.get("/models/{name}/ready", summary="200 when the model can serve", responses=V2_ERROR)
+    async def v2_model_ready(self, name: str) -> Response:
+        return await self._model_ready(name, VERSION)
+
+    @router.get("/models/{name}/versions/{version}/ready", summary="200 when the model can serve", responses=V2_ERROR)
+    async def v2_model_version_ready(self, name: str, version: str) -> Response:
+        return await self._model_ready(name, version)
+
+    @router.post("/models/{name}/infer", summary="Detect objects", responses=V2_ERROR, openapi_extra=INFER_BODY)
+    async def v2_infer(self, name: str, request: Request) -> Response:
+        return await self._infer(name, VERSION, request)
+
+    @router.post(
+        "/models/{name}/versions/{version}/infer",
+        summary="Detect objects",
+        responses=V2_ERROR,
+        openapi_extra=INFER_BODY,
+    )
+    async def v2_infer_version(self, name: str, version: str, request: Request) -> Response:
+        return await self._infer(name, version, request)

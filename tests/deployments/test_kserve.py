@@ -157,7 +157,8 @@ def assert_same(result: Any, expected: list[list[dict[str, Any]]]) -> None:
 
 def test_health_ready_and_metadata(served: dict[str, Any], client: Any) -> None:
     assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("tiny-test")
-    assert not client.is_model_ready("nope")
+    assert not client.is_model_ready("nope") and not client.is_model_ready("tiny-test", "2")
+    assert client.get_model_metadata("tiny-test", "1")["versions"] == ["1"]
     metadata = client.get_model_metadata("tiny-test")
     assert metadata["name"] == "tiny-test"
     assert {i["name"]: i["datatype"] for i in metadata["inputs"]} == {"images": "BYTES", "pixels": "UINT8"}
@@ -184,7 +185,7 @@ def test_infer_parameters_and_pixels(served: dict[str, Any], client: Any) -> Non
     pixels = httpclient.InferInput("pixels", [1, *rgb.shape], "UINT8")
     pixels.set_data_from_numpy(rgb[None], binary_data=True)
     parameters = {"conf": 0.1, "iou": 0.3, "max_det": 3, "classes": "0,2"}
-    result = client.infer("tiny-test", [pixels], parameters=parameters)  # no outputs named: all, binary
+    result = client.infer("tiny-test", [pixels], "1", parameters=parameters)  # no outputs named: all, binary
     expected = detect(served, png(rgb), conf="0.1", iou="0.3", max_det="3", classes="0,2")
     assert expected and len(expected) <= 3
     assert_same(result, [expected])
