@@ -22,8 +22,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from trt_core.graph import GraphRecipe, prepare_graph  # noqa: E402
 from trt_core.models import demo_model_path  # noqa: E402
-from trt_core.prepare import prepare_model  # noqa: E402
 from trt_core.spec import ModelSpec  # noqa: E402
 
 
@@ -46,12 +46,12 @@ def main() -> None:
     from trt_core.onnx_graph import load_model, with_uint8_input
 
     path = demo_model_path()
-    prepared = prepare_model(path, ModelSpec.from_onnx(path), decode_topk=1000)
+    prepared = prepare_graph(path, ModelSpec.from_onnx(path), GraphRecipe.from_decode_topk(1000))
     x = np.random.default_rng(0).integers(0, 256, (8, 3, *prepared.spec.input_hw), dtype=np.uint8)
-    model = with_uint8_input(load_model(prepared.source)).SerializeToString()
+    model = with_uint8_input(load_model(prepared.model)).SerializeToString()
     rows: dict[str, dict[str, float]] = {}
     for name, options in (("exhaustive", {}), ("heuristic", {"cudnn_conv_algo_search": "HEURISTIC"})):
-        backend = OrtCudaBackend(prepared.source, prepared.spec, max_batch=8, provider_options=options)
+        backend = OrtCudaBackend(prepared.model, prepared.spec, max_batch=8, provider_options=options)
         session = ort.InferenceSession(model, providers=[("CUDAExecutionProvider", options)])
         for label, infer in (
             (f"layer-{name}", backend.infer),

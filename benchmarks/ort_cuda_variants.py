@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from trt_core.backends.ort_cuda import OrtCudaBackend  # noqa: E402
+from trt_core.graph import GraphRecipe, prepare_graph  # noqa: E402
 from trt_core.models import demo_model_path  # noqa: E402
-from trt_core.prepare import prepare_model  # noqa: E402
 from trt_core.spec import ModelSpec  # noqa: E402
 
 
@@ -54,16 +54,16 @@ def main() -> None:
     from trt_core.onnx_graph import load_model, with_uint8_input
 
     path = demo_model_path()
-    prepared = prepare_model(path, ModelSpec.from_onnx(path), decode_topk=1000)
+    prepared = prepare_graph(path, ModelSpec.from_onnx(path), GraphRecipe.from_decode_topk(1000))
     spec = prepared.spec
     batches = [int(b) for b in args.batches.split(",")]
     x = np.random.default_rng(0).integers(0, 256, (max(batches), 3, *spec.input_hw), dtype=np.uint8)
     variants: dict[str, Any] = {
-        "layer-2streams": OrtCudaBackend(prepared.source, spec, max_batch=max(batches)),
-        "layer-1stream": OrtCudaBackend(prepared.source, spec, max_batch=max(batches), num_streams=1),
-        "layer-ort-stream": OrtStreamBackend(prepared.source, spec, max_batch=max(batches), synchronize_in_run=True),
+        "layer-2streams": OrtCudaBackend(prepared.model, spec, max_batch=max(batches)),
+        "layer-1stream": OrtCudaBackend(prepared.model, spec, max_batch=max(batches), num_streams=1),
+        "layer-ort-stream": OrtStreamBackend(prepared.model, spec, max_batch=max(batches), synchronize_in_run=True),
     }
-    model = with_uint8_input(load_model(prepared.source)).SerializeToString()
+    model = with_uint8_input(load_model(prepared.model)).SerializeToString()
     session = ort.InferenceSession(model, providers=["CUDAExecutionProvider"])
     results: dict[str, dict[int, float]] = {}
     for name, backend in variants.items():

@@ -14,7 +14,7 @@ from typing import Any
 from ray.serve import Application, Deployment
 
 from deployments.config import AppArgs, IngressSettings
-from deployments.detector import MAX_CONCURRENT_BATCHES, DetectorDeployment
+from deployments.detector import MAX_CONCURRENT_BATCHES, InferDeployment
 from deployments.ingress import Ingress
 from deployments.postprocess import Postprocess
 from deployments.preprocess import Preprocess
@@ -71,7 +71,7 @@ def build_app(args: AppArgs) -> Application:
 
     gpus = {"num_gpus": stages["Detector"].num_gpus} if plan.use_gpu else {}
     detector = (
-        _deployment(DetectorDeployment)
+        _deployment(InferDeployment)
         .options(
             num_replicas=stages["Detector"].replicas,
             ray_actor_options=actor_options("Detector", **gpus),

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from trt_core.batching import PaddingChoice
 from trt_core.image import DEFAULT_MAX_PIXELS
 from trt_core.params import MAX_DET_LIMIT, DetectParams
 
@@ -54,7 +55,7 @@ class AppArgs(BaseModel):
     decode_topk: int = Field(
         1000, ge=0, le=100_000, description="decode YOLOv3 heads in the model, keeping the best K (0: on the CPU)"
     )
-    batch_padding: Literal["auto", "none", "pow2", "max"] = Field(
+    batch_padding: PaddingChoice = Field(
         "auto", description="round batches up (auto: pow2 on a GPU, none on the CPU); every size is warmed up"
     )
     engine_max_batch: int | None = Field(None, ge=1, le=MAX_BATCH_LIMIT, description="engine profile max")

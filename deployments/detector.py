@@ -149,7 +149,3 @@ class InferDeployment:
         except Exception as exc:
             raise RuntimeError(f"Detector backend is broken: {exc}") from exc
         self.last_ok, self.broken = time.monotonic(), None
-
-
-#: the name ``deployments/app.py`` imports (until it says ``InferDeployment``)
-DetectorDeployment = InferDeployment

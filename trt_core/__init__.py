@@ -16,6 +16,7 @@ __all__ = [
     "DetectParams",
     "Detections",
     "Detector",
+    "InferenceEngine",
     "ModelSpec",
     "TrtDetectError",
     "__version__",
@@ -23,6 +24,7 @@ __all__ = [
 
 _LAZY = {
     "Detector": "trt_core.detector",
+    "InferenceEngine": "trt_core.engine",
     "Detections": "trt_core.detections",
     "DetectParams": "trt_core.params",
     "ModelSpec": "trt_core.spec",
@@ -32,6 +34,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from trt_core.detections import Detections
     from trt_core.detector import Detector
+    from trt_core.engine import InferenceEngine
     from trt_core.errors import TrtDetectError
     from trt_core.params import DetectParams
     from trt_core.spec import ModelSpec

@@ -13,7 +13,6 @@ from trt_core.backends import create_backend
 from trt_core.errors import ModelSpecError
 from trt_core.graph import GraphRecipe, PreparedGraph, as_prepared, prepare_graph, with_fp16
 from trt_core.onnx_decode import PREFIX
-from trt_core.prepare import prepare_model
 from trt_core.spec import ModelSpec
 
 
@@ -86,13 +85,6 @@ def test_plain_models_get_the_minimal_recipe(tiny_model: Path) -> None:
     assert as_prepared(graph.model, spec).model == graph.model  # a uint8 graph is not prefixed twice
     with pytest.raises(ModelSpecError, match="ModelSpec"):
         as_prepared(tiny_model)
-
-
-def test_prepare_model_is_the_old_name(tiny_model: Path) -> None:
-    spec = ModelSpec.from_onnx(tiny_model)
-    old = prepare_model(tiny_model, spec, decode_topk=1000)
-    assert old.decode == "device" and old.source == prepare_graph(tiny_model, spec).model
-    assert prepare_model(tiny_model, spec, decode_topk=None).decode == "host"
 
 
 def test_fp16_keeps_decode_in_fp32_and_stays_close(tiny_model: Path) -> None:

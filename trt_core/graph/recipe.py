@@ -79,10 +79,5 @@ class PreparedGraph:
         """``"device"`` (outputs are ``candidates``) or ``"host"`` (raw heads)."""
         return self.recipe.decode
 
-    @property
-    def source(self) -> bytes:
-        """The graph's bytes (the name :class:`trt_core.prepare.PreparedModel` used)."""
-        return self.model
-
     def key(self) -> dict[str, Any]:
         return {"sha256": self.sha256, **self.recipe.key()}
