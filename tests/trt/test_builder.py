@@ -173,3 +173,21 @@ def test_onnx_for_parser_of_a_prepared_graph() -> None:
     graph = prepare_graph(model, ModelSpec.from_onnx_model(model), GraphRecipe(topk=50))
     assert onnx_for_parser(graph, input_scale=0.5, fp16_graph=False) == graph.model  # built as given
     assert onnx_for_parser(graph, input_scale=0.5, fp16_graph=True) == with_fp16(graph).model
+
+
+def test_build_progress_reports_phases_and_tenths_of_top_level_phases() -> None:
+    from trt_core.trt.builder import BuildProgress
+
+    lines: list[str] = []
+    progress = BuildProgress(lines.append)
+    progress.phase_start("Building engine", None, 20)
+    progress.phase_start("Tactic search", "Building engine", 3)
+    for step in range(3):
+        assert progress.step_complete("Tactic search", step)  # nested: no percentages
+    progress.phase_finish("Tactic search")
+    for step in range(20):
+        assert progress.step_complete("Building engine", step)  # never cancels
+    progress.phase_finish("Building engine")
+    assert lines[:2] == ["Building engine (20 steps)", "  Tactic search (3 steps)"]
+    assert lines[2:12] == [f"Building engine: {p}%" for p in range(10, 101, 10)]
+    assert lines[12].startswith("Building engine done in ") and len(lines) == 13

@@ -244,26 +244,57 @@ def _save_timing_cache(config: Any, path: Path, emit: Progress) -> None:
 
 
 def _progress_monitor(trt: Any, emit: Progress) -> Any:
+    progress = BuildProgress(emit)
+
     class Monitor(trt.IProgressMonitor):
         def __init__(self) -> None:
             trt.IProgressMonitor.__init__(self)
-            self.depth: dict[str, int] = {}
-            self.started: dict[str, float] = {}
 
         def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
-            depth = self.depth.get(parent_phase, -1) + 1 if parent_phase else 0
-            self.depth[phase_name] = depth
-            self.started[phase_name] = time.perf_counter()
-            if depth <= 1:
-                emit(f"{'  ' * depth}{phase_name} ({num_steps} steps)")
+            progress.phase_start(phase_name, parent_phase, num_steps)
 
         def step_complete(self, phase_name: str, step: int) -> bool:
-            return True
+            return progress.step_complete(phase_name, step)
 
         def phase_finish(self, phase_name: str) -> None:
-            depth = self.depth.pop(phase_name, 0)
-            seconds = time.perf_counter() - self.started.pop(phase_name, time.perf_counter())
-            if depth == 0:
-                emit(f"{phase_name} done in {seconds:.1f}s")
+            progress.phase_finish(phase_name)
 
     return Monitor()
+
+
+class BuildProgress:
+    """TensorRT's ``IProgressMonitor`` protocol, as lines: top-level phases with their
+    percentage every 10 % (a Serve replica in STARTING logs how far its engine build is)."""
+
+    def __init__(self, emit: Progress) -> None:
+        self.emit = emit
+        self.depth: dict[str, int] = {}
+        self.steps: dict[str, int] = {}
+        self.reported: dict[str, int] = {}
+        self.started: dict[str, float] = {}
+
+    def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+        depth = self.depth.get(parent_phase, -1) + 1 if parent_phase else 0
+        self.depth[phase_name] = depth
+        self.steps[phase_name] = num_steps
+        self.reported[phase_name] = 0
+        self.started[phase_name] = time.perf_counter()
+        if depth <= 1:
+            self.emit(f"{'  ' * depth}{phase_name} ({num_steps} steps)")
+
+    def step_complete(self, phase_name: str, step: int) -> bool:
+        total = self.steps.get(phase_name, 0)
+        if self.depth.get(phase_name) == 0 and total > 0:
+            tenth = (step + 1) * 10 // total
+            if tenth > self.reported.get(phase_name, 0):
+                self.reported[phase_name] = tenth
+                self.emit(f"{phase_name}: {tenth * 10}%")
+        return True  # never cancel the build
+
+    def phase_finish(self, phase_name: str) -> None:
+        depth = self.depth.pop(phase_name, 0)
+        self.steps.pop(phase_name, None)
+        self.reported.pop(phase_name, None)
+        seconds = time.perf_counter() - self.started.pop(phase_name, time.perf_counter())
+        if depth == 0:
+            self.emit(f"{phase_name} done in {seconds:.1f}s")
