@@ -77,6 +77,18 @@ def test_darknet_maxpool_padding_is_asymmetric(tmp_path: Path) -> None:
     assert pads == {"002_maxpool": [0, 0, 0, 0], "009_maxpool": [0, 0, 1, 1], "010_maxpool": [2, 2, 2, 2]}
 
 
+def test_conversion_reports_its_steps(tmp_path: Path) -> None:
+    text = FEATURES_CFG
+    cfg_path, weights_path = write(tmp_path, text, Reference(text))
+    steps: list[tuple[str, int, int]] = []
+    result = convert(cfg_path, weights_path, tmp_path / "m.onnx", on_step=lambda *step: steps.append(step))
+    phases = [phase for phase, _, _ in steps]
+    assert phases[0] == "weights" and phases[-2:] == ["write", "check"]
+    layers = [(done, total) for phase, done, total in steps if phase == "layers"]
+    assert [done for done, _ in layers] == list(range(1, result.layers + 1))
+    assert {total for _, total in layers} == {result.layers}
+
+
 def test_int32_seen_header_and_input_size_override(tmp_path: Path) -> None:
     text = shrink(darknet_cfg("yolov3-tiny.cfg"), divisor=8, classes=3, size=96)
     ref = Reference(text, seed=5)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from trt_core.cli.common import UsageError, add_quiet_option
-from trt_core.cli.progress import note
+from trt_core.cli.progress import Progress, note
 
 
 def _input_size(text: str) -> tuple[int, int]:
@@ -55,15 +55,21 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {args.output} is a folder", hint="-o takes the .onnx file to write")
     size_mib = args.weights.stat().st_size / 2**20
     note(f"converting {args.cfg.name} + {args.weights.name} ({size_mib:.1f} MiB of weights) ...", quiet=args.quiet)
-    result = convert(
-        args.cfg,
-        args.weights,
-        args.output,
-        input_size=args.input_size,
-        names_path=args.names,
-        preset=args.preset,
-        name=args.name,
-    )
+    with Progress(None, desc="convert-darknet", unit="step", quiet=args.quiet) as bar:
+
+        def on_step(phase: str, done: int, total: int) -> None:
+            bar.update(1, phase=f"{phase} {done}/{total}" if total > 1 else phase)
+
+        result = convert(
+            args.cfg,
+            args.weights,
+            args.output,
+            input_size=args.input_size,
+            names_path=args.names,
+            preset=args.preset,
+            name=args.name,
+            on_step=on_step,
+        )
     h, w = result.input_hw
     print(f"wrote {result.path} ({result.file_size / 2**20:.1f} MiB)")
     print(f"  layers: {result.layers}, input: 3x{h}x{w} (batch dynamic), classes: {len(result.names)}")

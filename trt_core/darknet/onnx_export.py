@@ -9,7 +9,7 @@ the convolutions (``eps = 1e-5``).  Everything the decoder needs goes to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,8 +112,9 @@ def build_model(
     resize: str = "bilinear",
     pad_value: int = PAD_VALUE,
     extra_props: dict[str, str] | None = None,
+    on_layer: Callable[[int, int], None] | None = None,
 ) -> Any:
-    """The ``onnx.ModelProto`` of ``cfg`` with ``weights``."""
+    """The ``onnx.ModelProto`` of ``cfg`` with ``weights``; ``on_layer(done, total)`` after each layer."""
     from onnx import TensorProto, helper
 
     hw = input_hw if input_hw is not None else (cfg.net.height, cfg.net.width)
@@ -130,6 +131,8 @@ def build_model(
     g = _Graph()
     tensors: list[str] = []
     for layer in cfg.layers:
+        if on_layer is not None and layer.index:
+            on_layer(layer.index, len(cfg.layers))
         out = f"{layer.index + 1:03d}_{kind(layer)}"
         prev = tensors[-1] if tensors else INPUT_NAME
         if isinstance(layer, Convolutional):
@@ -258,8 +261,18 @@ def convert(
     names_path: str | Path | None = None,
     preset: str | None = None,
     name: str | None = None,
+    on_step: Callable[[str, int, int], None] | None = None,
 ) -> Conversion:
-    """Read a Darknet cfg + weights and write the ONNX model to ``output``."""
+    """Read a Darknet cfg + weights and write the ONNX model to ``output``.
+
+    ``on_step(phase, done, total)`` reports progress: ``weights`` (read), ``layers`` (built,
+    one call per layer), ``write`` and ``check``.
+    """
+
+    def step(phase: str, done: int = 1, total: int = 1) -> None:
+        if on_step is not None:
+            on_step(phase, done, total)
+
     import onnx
 
     options: dict[str, Any] = {"letterbox": True, "resize": "bilinear", "pad_value": PAD_VALUE}
@@ -274,20 +287,31 @@ def convert(
     hw = input_size if input_size is not None else (cfg.net.height, cfg.net.width)
     shapes = infer_shapes(cfg, hw)  # size problems show before a large weights file is read
     weights = load_weights(weights_path, cfg, shapes)
+    step("weights")
     names = load_names(names_path) if names_path is not None else None
     model = build_model(
-        cfg, weights, input_hw=hw, names=names, name=name or Path(cfg_path).stem, extra_props=extra, **options
+        cfg,
+        weights,
+        input_hw=hw,
+        names=names,
+        name=name or Path(cfg_path).stem,
+        extra_props=extra,
+        on_layer=lambda done, total: step("layers", done, total),
+        **options,
     )
+    step("layers", len(cfg.layers), len(cfg.layers))
     output = Path(output)
     try:
         onnx.save_model(model, str(output))
     except OSError as exc:
         raise DarknetError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    step("write")
     try:  # from the file: checking the in-memory proto would serialise it a second time
         onnx.checker.check_model(str(output))
     except onnx.checker.ValidationError as exc:  # a bug here, not in the user's files
         output.unlink(missing_ok=True)
         raise DarknetError(f"the generated ONNX model is invalid: {exc}") from exc
+    step("check")
     heads = [shapes[y.index - 1] for y in cfg.yolo_layers]
     outputs = tuple((o.name, (s.c, s.h, s.w)) for o, s in zip(model.graph.output, heads, strict=True))
     classes = cfg.yolo_layers[0].classes
