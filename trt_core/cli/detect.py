@@ -101,6 +101,19 @@ def _format(path: Path, result: dict[str, Any], *, as_json: bool) -> str:
     return "\n".join(lines)
 
 
+def _read_all(paths: Sequence[Path]) -> tuple[dict[int, bytes], list[Outcome | None]]:
+    """The bytes of each readable file by position; an unreadable one's error in its place."""
+    data: dict[int, bytes] = {}
+    outcomes: list[Outcome | None] = []
+    for i, path in enumerate(paths):
+        try:
+            data[i] = _read(path)
+            outcomes.append(None)
+        except TrtDetectError as exc:
+            outcomes.append(exc)
+    return data, outcomes
+
+
 class _LocalSource:
     """Encoded bytes go to ``detect_batch`` as a server's would, so that the CLI, the library
     and the HTTP API decode (and so detect) alike."""
@@ -110,14 +123,7 @@ class _LocalSource:
         self.annotate = args.out is not None
 
     def detect(self, paths: Sequence[Path]) -> list[Outcome]:
-        outcomes: list[Outcome | None] = []
-        data: dict[int, bytes] = {}
-        for i, path in enumerate(paths):
-            try:
-                data[i] = _read(path)
-                outcomes.append(None)
-            except TrtDetectError as exc:
-                outcomes.append(exc)
+        data, outcomes = _read_all(paths)
         found = self._detect_batch(list(data.values()))
         # the batch's stage times, shared out over its images
         timing = {k: v / max(1, len(data)) for k, v in getattr(self.detector, "last_timing_ms", {}).items()}
@@ -174,14 +180,7 @@ class _RemoteSource:
     def detect(self, paths: Sequence[Path]) -> list[Outcome]:
         from trt_core.client import ServerError
 
-        data: dict[int, bytes] = {}
-        outcomes: list[Outcome | None] = []
-        for i, path in enumerate(paths):
-            try:
-                data[i] = _read(path)
-                outcomes.append(None)
-            except TrtDetectError as exc:
-                outcomes.append(exc)
+        data, outcomes = _read_all(paths)
         images = list(data.values())
         results: list[dict[str, Any] | ServerError]
         try:
