@@ -66,6 +66,8 @@ def ray_cluster() -> Iterator[None]:
 
     for key, value in HIGH_THROUGHPUT_ENV.items():  # the mode the product ships; Ray's processes inherit it
         os.environ.setdefault(key, value)
+    for key in ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT"):  # never a busy fixed port
+        os.environ.setdefault(key, str(free_port()))
     ray.init(num_cpus=4, num_gpus=0, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     serve.shutdown()
