@@ -29,9 +29,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "training")]
 
+import shapes_dataset as shapes  # noqa: E402
 from common import decode_yolov3, letterbox, nms  # noqa: E402
-
-from trt_core.datasets import shapes  # noqa: E402
 
 EVAL_SEED = 20_251_125
 DEFAULT_MODEL = ROOT / "trt_core" / "data" / "shapes-yolov3-tiny.onnx"

@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "training")]
 
 from model import ShapesYolo, fuse_conv_bn  # noqa: E402
+from shapes_dataset import CLASS_NAMES  # noqa: E402
 
 from trt_core import metadata  # noqa: E402
-from trt_core.datasets.shapes import CLASS_NAMES  # noqa: E402
 
 MODEL_NAME = "shapes-yolov3-tiny"
 MASKS = [[6, 7, 8], [3, 4, 5], [0, 1, 2]]

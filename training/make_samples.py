@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "training")]
 
-from trt_core.datasets import shapes  # noqa: E402
+import shapes_dataset as shapes  # noqa: E402
 
 SAMPLES_SEED = 7
 Predicate = Callable[[shapes.ShapesSample, str, bool], bool]

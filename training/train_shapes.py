@@ -1,6 +1,6 @@
 """Train the bundled shapes detector (YOLOv3 format, three anchor heads) on fresh synthetic data.
 
-Every batch is new: worker processes draw images from ``trt_core.datasets.shapes``
+Every batch is new: worker processes draw images from ``training/shapes_dataset.py``
 (random training seeds, never the evaluation seed), JPEG-round-trip half of them as the
 set's encoding rule says, letterbox them to the input size and ship uint8 batches.  When
 the GPU is faster than the workers, the last batch is reused with a random flip /
@@ -37,10 +37,9 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "training")]
 
+import shapes_dataset as shapes  # noqa: E402
 from common import kmeans_anchors, letterbox, letterbox_geometry, wh_iou  # noqa: E402
 from model import ShapesYolo  # noqa: E402
-
-from trt_core.datasets import shapes  # noqa: E402
 
 TRAIN_NAMESPACE = 0x5EED_7A1E
 MASKS = [[6, 7, 8], [3, 4, 5], [0, 1, 2]]

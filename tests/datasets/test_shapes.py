@@ -1,17 +1,22 @@
-"""The shapes generator against its spec (shared/spec/shapes-dataset.md)."""
+"""The shapes generator (training/shapes_dataset.py) against its spec (docs/shapes-dataset.md)."""
 
 from __future__ import annotations
 
 import io
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from trt_core.datasets import CLASS_NAMES, encode, generate_image, shapes, write_dataset
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "training"))
+import shapes_dataset as shapes
+from shapes_dataset import CLASS_NAMES, encode, generate_image, write_dataset
 
 N_SAMPLES = 120
 

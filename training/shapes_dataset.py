@@ -1,4 +1,7 @@
-"""The synthetic "shapes" detection set (spec: ``shared/spec/shapes-dataset.md``, v1).
+"""The synthetic "shapes" detection set (spec: ``docs/shapes-dataset.md``, v1).
+
+Training and evaluation data of the bundled demo model; not runtime code, so it lives here
+beside the training scripts rather than in the installed package.
 
 Filled circles, rotated squares and rotated equilateral triangles on flat-noisy or
 gradient backgrounds.  Everything is drawn with numpy from one ``numpy.random.Generator``,
