@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     batches = [int(b) for b in args.batches.split(",")]
     path = args.model or (BUNDLED if BUNDLED.exists() else None)
     if path is None:
-        from trt_core.trt.synthetic import save_yolo_like_model
+        from tests.models import save_yolo_like_model
 
         path = Path(save_yolo_like_model(Path("/tmp") / f"yolo-like-{args.size}.onnx", size=args.size))
     spec = ModelSpec.from_onnx(path)

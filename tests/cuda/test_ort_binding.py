@@ -18,11 +18,11 @@ import onnxruntime as ort
 import pytest
 
 from tests.cuda.fakes import HostMemory
+from tests.models import yolo_like_model
 from trt_core.backends.ort_cuda import OrtCudaBackend
 from trt_core.errors import BackendError
 from trt_core.onnx_graph import with_uint8_input
 from trt_core.spec import ModelSpec
-from trt_core.trt.synthetic import yolo_like_model
 
 
 class CpuBoundBackend(OrtCudaBackend):

@@ -45,6 +45,6 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled demo model when present, else a synthetic YOLOv3-tiny-shaped one (416)."""
     if BUNDLED.exists():
         return BUNDLED
-    from trt_core.trt.synthetic import save_yolo_like_model
+    from tests.models import save_yolo_like_model
 
     return Path(save_yolo_like_model(tmp_path_factory.mktemp("model") / "synthetic.onnx", size=416, classes=3))

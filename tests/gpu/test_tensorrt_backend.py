@@ -19,7 +19,7 @@ trt = pytest.importorskip("tensorrt")
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from trt_core.trt.synthetic import save_yolo_like_model
+    from tests.models import save_yolo_like_model
 
     return Path(save_yolo_like_model(tmp_path_factory.mktemp("m") / "small.onnx", size=96, classes=3))
 

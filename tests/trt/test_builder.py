@@ -75,7 +75,7 @@ from trt_core.errors import EngineBuildError
 from trt_core.trt.builder import build_engine
 from trt_core.trt.options import BuildOptions
 from trt_core.trt.loader import deserialize_engine
-from trt_core.trt.synthetic import yolo_like_model
+from tests.models import yolo_like_model
 out = {}
 for precision in ("fp32", "fp16"):
     try:
@@ -106,7 +106,7 @@ def test_build_without_a_gpu_fails_with_a_hint(run_with_trt: Callable[[int, str]
 CLI_WITH_STUBS = """
 import argparse, json, sys
 from trt_core.errors import TrtDetectError
-from trt_core.trt.synthetic import save_yolo_like_model
+from tests.models import save_yolo_like_model
 import trt_core.cli.build as build
 sys.modules["pycuda"] = None
 save_yolo_like_model("m.onnx")
@@ -139,7 +139,7 @@ from trt_core.graph import GraphRecipe, prepare_graph
 from trt_core.spec import ModelSpec
 from trt_core.trt.builder import build_engine
 from trt_core.trt.options import BuildOptions
-from trt_core.trt.synthetic import yolo_like_model
+from tests.models import yolo_like_model
 model = yolo_like_model()
 graph = prepare_graph(model, ModelSpec.from_onnx_model(model), GraphRecipe(topk=50))
 out = {"decode": graph.decode}
@@ -164,10 +164,10 @@ def test_prepared_graphs_reach_the_builder(run_with_trt: Callable[[int, str], An
 
 
 def test_onnx_for_parser_of_a_prepared_graph() -> None:
+    from tests.models import yolo_like_model
     from trt_core.graph import GraphRecipe, prepare_graph, with_fp16
     from trt_core.spec import ModelSpec
     from trt_core.trt.builder import onnx_for_parser
-    from trt_core.trt.synthetic import yolo_like_model
 
     model = yolo_like_model()
     graph = prepare_graph(model, ModelSpec.from_onnx_model(model), GraphRecipe(topk=50))

@@ -11,11 +11,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto
 
+from tests.models import yolo_like_model
 from trt_core.onnx_graph import with_uint8_input
 from trt_core.spec import ModelSpec
 from trt_core.trt.builder import onnx_for_parser
 from trt_core.trt.fp16 import convert_to_fp16
-from trt_core.trt.synthetic import yolo_like_model
 
 BUNDLED = Path(__file__).resolve().parents[2] / "trt_core" / "data" / "shapes-yolov3-tiny.onnx"
 
