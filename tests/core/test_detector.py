@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.compare import assert_same_detections
 from tests.models import tiny_yolov3
 from trt_core import Detector
 from trt_core.errors import BackendUnavailableError, InvalidImageError, InvalidRequestError, ModelLoadError
@@ -23,20 +24,13 @@ def detector(tiny_model: Path) -> Detector:
     return Detector.from_onnx(tiny_model, backend="onnxruntime", device="cpu", conf=0.05, max_batch=4)
 
 
-def assert_same(a: object, b: object) -> None:
-    assert len(a) == len(b)  # type: ignore[arg-type]
-    np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1e-3)  # type: ignore[attr-defined]
-    np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)  # type: ignore[attr-defined]
-    np.testing.assert_array_equal(a.class_ids, b.class_ids)  # type: ignore[attr-defined]
-
-
 def test_detect_batch_equals_one_by_one(detector: Detector) -> None:
     batch = images(7)
     together = detector.detect_batch(batch)
     assert len(together) == 7
     assert any(len(d) for d in together)
     for image, result in zip(batch, together):
-        assert_same(detector.detect(image), result)
+        assert_same_detections(detector.detect(image), result)
 
 
 def test_detect_accepts_bytes_paths_pil_and_arrays(detector: Detector, tmp_path: Path) -> None:
@@ -47,7 +41,7 @@ def test_detect_accepts_bytes_paths_pil_and_arrays(detector: Detector, tmp_path:
     Image.fromarray(rgb).save(buffer, format="PNG")
     expected = detector.detect(rgb)
     for source in (path, str(path), buffer.getvalue(), Image.fromarray(rgb)):
-        assert_same(detector.detect(source), expected)
+        assert_same_detections(detector.detect(source), expected)
 
 
 def test_per_call_params_override_defaults(detector: Detector) -> None:
@@ -74,7 +68,7 @@ def test_fixed_batch_model_is_padded(tmp_path: Path, detector: Detector) -> None
     fixed = Detector.from_onnx(tiny_yolov3(tmp_path / "b2.onnx", batch=2), backend="onnxruntime", conf=0.05)
     assert fixed.backend.info.max_batch == 2 and not fixed.backend.info.dynamic_batch
     for a, b in zip(fixed.detect_batch(images(3)), detector.detect_batch(images(3))):
-        assert_same(a, b)
+        assert_same_detections(a, b)
 
 
 def test_bad_image_raises_and_detector_keeps_working(detector: Detector) -> None:
@@ -115,7 +109,7 @@ def test_device_decode_equals_host_decode(tiny_model: Path) -> None:
     assert on_host.decode == "host" and on_host.spec.format == "yolov3"
     assert on_device.backend.output_names == ["candidates"]
     for a, b in zip(on_device.detect_batch(images(5)), on_host.detect_batch(images(5))):
-        assert_same(a, b)
+        assert_same_detections(a, b)
 
 
 def test_recipe_argument_replaces_decode_topk(tiny_model: Path) -> None:
@@ -143,7 +137,7 @@ def test_padded_batches_give_the_same_detections(tiny_model: Path, detector: Det
     padded = Detector.from_onnx(tiny_model, backend="onnxruntime", conf=0.05, max_batch=8, batch_padding=padding)
     assert warm_up(padded.backend, (3, 64, 64), padding=padding) == ([1, 2, 4, 8] if padding == "pow2" else [8])
     for a, b in zip(padded.detect_batch(images(5)), detector.detect_batch(images(5))):
-        assert_same(a, b)
+        assert_same_detections(a, b)
 
 
 def test_query_classes_edge_cases() -> None:

@@ -13,6 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
+from tests.compare import assert_same_detections
 from trt_core import Detector
 
 pytestmark = pytest.mark.timeout(300)
@@ -43,12 +44,8 @@ def local(served: dict[str, Any]) -> Detector:
 
 def assert_matches(result: dict[str, Any], expected: Any, width: int, height: int) -> None:
     assert result["image"] == {"width": width, "height": height}
-    got = result["detections"]
-    assert len(got) == len(expected)
-    np.testing.assert_allclose([d["box"] for d in got] or np.zeros((0, 4)), expected.xyxy, atol=1e-3)
-    np.testing.assert_allclose([d["score"] for d in got], expected.scores, atol=1e-4)
-    assert [d["class_id"] for d in got] == expected.class_ids.tolist()
-    assert [d["label"] for d in got] == expected.labels
+    assert_same_detections(result["detections"], expected, score_atol=1e-4)
+    assert [d["label"] for d in result["detections"]] == expected.labels
 
 
 def test_detect_equals_in_process_detector(served: dict[str, Any], local: Detector) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import requests
 
+from tests.compare import assert_same_detections
 from tests.deployments.test_http import make_images, png
 from trt_core.detections import Detections
 from trt_core.errors import InvalidImageError, InvalidRequestError
@@ -149,10 +150,8 @@ def detect(served: dict[str, Any], data: bytes, **query: str) -> list[dict[str, 
 def assert_same(result: Any, expected: list[list[dict[str, Any]]]) -> None:
     counts = result.as_numpy("counts").tolist()
     assert counts == [len(e) for e in expected]
-    flat = [d for e in expected for d in e]
-    np.testing.assert_allclose(result.as_numpy("boxes"), [d["box"] for d in flat] or np.zeros((0, 4)), atol=1e-3)
-    np.testing.assert_allclose(result.as_numpy("scores"), [d["score"] for d in flat], atol=1e-5)
-    assert result.as_numpy("class_ids").tolist() == [d["class_id"] for d in flat]
+    got = Detections(result.as_numpy("boxes"), result.as_numpy("scores"), result.as_numpy("class_ids"))
+    assert_same_detections(got, [d for e in expected for d in e])
 
 
 def test_health_ready_and_metadata(served: dict[str, Any], client: Any) -> None:

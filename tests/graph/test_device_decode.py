@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.compare import assert_same_detections
 from trt_core.backends.onnxruntime import OnnxRuntimeBackend
 from trt_core.detections import Detections
 from trt_core.graph import GraphRecipe, PreparedGraph, prepare_graph
@@ -42,12 +43,6 @@ def detections(graph: PreparedGraph, outputs: list[np.ndarray], params: DetectPa
     return postprocess(outputs, graph.spec, Geometry(w, h, 1.0, 1.0, 0.0, 0.0), params)
 
 
-def assert_same(got: Detections, want: Detections) -> None:
-    assert got.class_ids.tolist() == want.class_ids.tolist()
-    np.testing.assert_allclose(got.scores, want.scores, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(got.xyxy, want.xyxy, rtol=1e-4, atol=1e-3)
-
-
 def images(spec: ModelSpec, seed: int) -> np.ndarray:
     h, w = spec.input_hw
     rng = np.random.default_rng(seed)
@@ -69,7 +64,7 @@ def test_device_decode_equals_host_decode(format_models: dict[str, Path], fmt: s
     for raw, cands in zip(run(host, x), run(device, x)):
         for name, params in PARAMS.items():
             want = detections(host, raw, params)
-            assert_same(detections(device, cands, params), want)
+            assert_same_detections(detections(device, cands, params), want)
             seen += len(want)
             if name == "none":
                 assert len(want) == 0
@@ -88,7 +83,7 @@ def test_ties_keep_the_host_order(format_models: dict[str, Path], fmt: str) -> N
     assert len(np.unique(scores)) < len(scores)  # the flat image does tie
     (raw,) = run(host, x)
     for params in (DetectParams(conf=0.0, iou=0.3), DetectParams(conf=0.0, iou=0.3, agnostic=True)):
-        assert_same(detections(device, cands, params), detections(host, raw, params))
+        assert_same_detections(detections(device, cands, params), detections(host, raw, params))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -106,4 +101,4 @@ def test_top_k_keeps_the_host_result_s_best(format_models: dict[str, Path], fmt:
         want = detections(host, raw, params)
         got = detections(device, cands, params)
         assert 0 < len(got) < len(want)
-        assert_same(got, want[np.arange(len(got))])
+        assert_same_detections(got, want[np.arange(len(got))])
