@@ -95,7 +95,8 @@ def replica_pid(deployment: str) -> int:
     if not names:
         raise RuntimeError(f"no {deployment} replica")
     actor = ray.get_actor(names[0]["name"], namespace=names[0]["namespace"])
-    return int(ray.get(actor.__ray_call__.remote(lambda _: os.getpid()), timeout=30))
+    pid: Any = ray.get(actor.__ray_call__.remote(lambda _: os.getpid()), timeout=30)
+    return int(pid)
 
 
 async def closed_loop(url: str, body: bytes, clients: int, seconds: float, answers: list[Answer]) -> None:

@@ -236,7 +236,8 @@ def replica_pid(deployment: str) -> int:
     names = [a for a in ray.util.list_named_actors(all_namespaces=True) if f"#{deployment}#" in a["name"]]
     assert names, f"no {deployment} replica"
     actor = ray.get_actor(names[0]["name"], namespace=names[0]["namespace"])
-    return int(ray.get(actor.__ray_call__.remote(lambda _: os.getpid()), timeout=30))
+    pid: Any = ray.get(actor.__ray_call__.remote(lambda _: os.getpid()), timeout=30)
+    return int(pid)
 
 
 @pytest.mark.slow
