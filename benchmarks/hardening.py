@@ -6,6 +6,9 @@
 Deploys ``serve_config.yaml`` as shipped (Serve's high-throughput mode: HAProxy in front of the
 Ingress replicas, gRPC between them; capacity derived from the machine) on 127.0.0.1, then:
 
+0. connections: a stalled upload, stalled headers, a 12 KiB and a 64 KiB header, 10,000
+   headers, one connection each: the answer's status line, body and time (HAProxy's own answers
+   are HTML: Ray writes its config and exposes no error files for them);
 1. overload: ``--clients`` closed-loop clients (one aiohttp session, one coroutine each) send a
    sample image back to back for ``--seconds``; prints accepted (200) vs shed (503) vs other,
    the latency percentiles of each, and how many answers took over 10 s and over 60 s;
@@ -27,6 +30,7 @@ import socket
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,6 +179,41 @@ def kill(url: str, body: bytes, stage: str, clients: int) -> None:
     print_bodies(after)
 
 
+def raw(port: int, data: bytes, wait_s: float) -> str:
+    """Send ``data`` on a fresh connection: when the answer came, its status line and body, when it closed."""
+    start = time.monotonic()
+    answer, first = b"", None
+    with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as sock:
+        sock.sendall(data)
+        try:
+            while chunk := sock.recv(65536):
+                first = first or time.monotonic() - start
+                answer += chunk
+        except (TimeoutError, ConnectionResetError) as exc:
+            answer += f"<{type(exc).__name__}>".encode()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n")[0]
+    came = f"answer at {first:.2f} s" if first is not None else "no answer"
+    return f"{came}, closed at {time.monotonic() - start:.2f} s: {status_line!r} {body[:90]!r}"
+
+
+def connections(port: int, body: bytes, wait_s: float = 45.0) -> None:
+    """Slow and oversize requests, one connection each: who answers (HAProxy or the app), how fast."""
+    post = b"POST /detect HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    whole = b"Content-Length: %d\r\n\r\n" % len(body) + body
+    probes = {
+        "headers stalled half-way": post + b"X-Half: a",
+        "body stalled (10 of 100,000 bytes)": post + b"Content-Length: 100000\r\n\r\n0123456789",
+        "one 12 KiB header": post + b"X-Big: " + b"a" * 12_000 + b"\r\n" + whole,
+        "one 64 KiB header": post + b"X-Big: " + b"a" * 65_536 + b"\r\n" + whole,
+        "10,000 headers": post + b"".join(b"X-H%d: v\r\n" % i for i in range(10_000)) + whole,
+    }
+    print(f"## connections (answer within {wait_s:g} s, or none)")
+    with ThreadPoolExecutor(len(probes)) as pool:
+        for name, answer in zip(probes, pool.map(lambda data: raw(port, data, wait_s), probes.values())):
+            print(f"  {name}: {answer}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=256)
@@ -183,6 +222,7 @@ def main() -> None:
         "--kill", default="Detector,Preprocess,Postprocess,Ingress", help="stages to SIGKILL ('' for none)"
     )
     parser.add_argument("--kill-clients", type=int, default=16)
+    parser.add_argument("--no-connections", action="store_true", help="skip the slow/oversize request probes")
     parser.add_argument("--cpus", type=float, default=None, help="Ray's CPUs (default: the machine's)")
     parser.add_argument("--arg", action="append", default=[], help="an app arg, key=value (YAML value)")
     options = parser.parse_args()
@@ -206,6 +246,8 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         body = sample()
         print(f"# {ray.cluster_resources().get('CPU', 0):g} CPUs; args {args or 'as shipped'}")
+        if not options.no_connections:
+            connections(port, body)
         if options.clients:
             overload(url, body, options.clients, options.seconds)
         for stage in filter(None, options.kill.split(",")):

@@ -63,9 +63,16 @@ def as_project_error(exc: BaseException) -> TrtDetectError | None:
     return None
 
 
+def lost_replica(exc: BaseException) -> bool:
+    """Whether ``exc`` says a stage lost a replica (a caller may answer 503 while it recovers)."""
+    return isinstance(unwrap(exc), UNAVAILABLE)
+
+
 def envelope(status: int, code: str, message: str, **headers: str) -> JSONResponse:
     if status in (503, 504):
         headers.setdefault("Retry-After", str(RETRY_AFTER_S))
+    if status in (408, 413):  # the body was not read to its end: the connection cannot carry another request
+        headers.setdefault("Connection", "close")
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers or None)
 
 
