@@ -115,6 +115,7 @@ def test_stalled_uploads_get_408_and_others_keep_succeeding(served: dict[str, An
     assert b'"request_timeout"' in body_of(answers[0][1]), answers[0][1]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     int(os.environ.get("RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S", "3600")) > 30,
     reason="HAProxy closes stalled headers after RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S (Ray's default: 3600 s)",
