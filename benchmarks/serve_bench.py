@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     from deployments.app import capacity
     from deployments.config import AppArgs
 
-    ray.init(include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", include_dashboard=False, log_to_driver=False)
     plan = capacity(AppArgs.model_validate(app_args))
     report["plan"] = plan.describe()
     port = 8000

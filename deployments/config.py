@@ -77,8 +77,11 @@ class AppArgs(BaseModel):
     request_timeout_s: float = Field(
         5.0, gt=0, le=600, description="deadline of one request; past it the caller gets 504 and its work is cancelled"
     )
-    max_ongoing_images: int = Field(
-        128, ge=1, description="images in flight per Ingress replica; past it HTTP 503 + Retry-After"
+    max_ongoing_images: int | None = Field(
+        None,
+        ge=1,
+        description="images in flight per Ingress replica; past it HTTP 503 + Retry-After "
+        "(None: 128 with a GPU, 16 on CPUs: about throughput x deadline)",
     )
     max_queued_requests: int = Field(
         256, ge=-1, description="requests queued per stage before HTTP 503 + Retry-After (-1: unbounded)"
@@ -115,6 +118,8 @@ class IngressSettings(BaseModel):
     @classmethod
     def from_args(cls, args: AppArgs, device: str) -> IngressSettings:
         fields = {name: getattr(args, name) for name in cls.model_fields if name != "device"}
+        if fields["max_ongoing_images"] is None:
+            fields["max_ongoing_images"] = 128 if device == "gpu" else 16
         return cls(device=device, **fields)
 
 
@@ -122,4 +127,13 @@ class IngressSettings(BaseModel):
 # replicas and gRPC between replicas.  Set in the environment of every Ray process (`make
 # serve`, the container image, the RayService); RAY_SERVE_ENABLE_HA_PROXY=0 and
 # RAY_SERVE_THROUGHPUT_OPTIMIZED=0 switch back to the classic Python proxy.
-HIGH_THROUGHPUT_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+HIGH_THROUGHPUT_ENV = {
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    # HAProxy: a client silent for 30 s is dropped (Ray's default is an hour, and no
+    # `timeout http-request` is rendered, so this is what ends half-sent headers); it stays
+    # above body_timeout_s so that a slow body gets our 408 first.  An Ingress replica that
+    # answers nothing for 60 s (> body_timeout_s + request_timeout_s) is given up on.
+    "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "30",
+    "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": "60",
+}

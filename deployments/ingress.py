@@ -23,7 +23,7 @@ from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deployments.config import IngressSettings
-from deployments.errors import ErrorEnvelope, as_project_error, envelope
+from deployments.errors import ErrorEnvelope, as_project_error, envelope, lost_replica
 from deployments.http import BodyLimits, images_from_request
 from deployments.kserve import OpenInferenceProtocol, router
 from deployments.messages import DetectedImage
@@ -95,6 +95,7 @@ class Ingress(OpenInferenceProtocol):
             settings.max_request_pixels,
         )
         self.ongoing_images = 0
+        self.lost_replica_at = float("-inf")
 
     # -- the pipeline ---------------------------------------------------------------------
     def _changes(self, given: dict[str, Any]) -> dict[str, Any]:
@@ -114,10 +115,17 @@ class Ingress(OpenInferenceProtocol):
         try:
             return await asyncio.wait_for(work(), self.settings.request_timeout_s)
         except asyncio.TimeoutError:
+            if time.monotonic() - self.lost_replica_at < 2 * self.settings.request_timeout_s:
+                # waited for a stage's replacement replica: a 503 to retry, not a slow request
+                raise OverloadedError(
+                    "a stage of the service lost a replica and is recovering", hint="retry shortly"
+                ) from None
             raise DeadlineExceededError(
                 f"the request did not finish within {self.settings.request_timeout_s:g} s; its work was cancelled"
             ) from None
         except Exception as exc:
+            if lost_replica(exc):
+                self.lost_replica_at = time.monotonic()
             # As a project error, so that Serve's own handlers (plain-text 503s) never see it
             raise (as_project_error(exc) or exc) from None
         finally:

@@ -68,7 +68,9 @@ def ray_cluster() -> Iterator[None]:
         os.environ.setdefault(key, value)
     for key in ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT"):  # never a busy fixed port
         os.environ.setdefault(key, str(free_port()))
-    ray.init(num_cpus=4, num_gpus=0, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(
+        address="local", num_cpus=4, num_gpus=0, include_dashboard=False, log_to_driver=False, configure_logging=False
+    )
     yield
     serve.shutdown()
     ray.shutdown()
