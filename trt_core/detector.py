@@ -22,7 +22,7 @@ from trt_core.onnx_decode import DEFAULT_TOPK
 from trt_core.params import DetectParams
 from trt_core.postprocess import postprocess
 from trt_core.preprocess import Preprocessed, preprocess
-from trt_core.presets import resolve
+from trt_core.presets import load_spec
 from trt_core.spec import ModelSpec
 
 
@@ -79,11 +79,11 @@ class Detector:
         (a :class:`~trt_core.graph.GraphRecipe`) replaces ``decode_topk`` when given.
         """
         model_path = resolve_model(path)
-        overrides, params = resolve(
-            preset, spec_overrides, conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic
+        spec, params = load_spec(
+            model_path, preset, spec_overrides, conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic
         )
         recipe = recipe or GraphRecipe.from_decode_topk(decode_topk)
-        graph = prepare_graph(model_path, ModelSpec.from_onnx(model_path, **overrides), recipe)
+        graph = prepare_graph(model_path, spec, recipe)
         engine = InferenceEngine.load(
             graph, backend=backend, device=device, max_batch=max_batch, options=backend_options, padding=batch_padding
         )

@@ -118,9 +118,8 @@ def _yolov3(b: _Builder, spec: ModelSpec) -> list[str]:
         grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
         anchor_wh = np.asarray(spec.anchors, np.float32)[np.asarray(mask)[a.ravel()]]
         sxy = spec.scale_x_y[i] if spec.scale_x_y else 1.0
-        rows = b.node(
-            "Reshape", [desc.name, b.const(p + "shape1", np.array([-1, anchors_n, 5 + classes, cells]))], p + "r"
-        )
+        head = desc.name if desc.dtype == "float32" else b.node("Cast", [desc.name], p + "f32", to=1)
+        rows = b.node("Reshape", [head, b.const(p + "shape1", np.array([-1, anchors_n, 5 + classes, cells]))], p + "r")
         rows = b.node("Transpose", [rows], p + "t", perm=[0, 1, 3, 2])
         rows = b.node(
             "Reshape", [rows, b.const(p + "shape2", np.array([-1, anchors_n * cells, 5 + classes]))], p + "rows"
@@ -146,6 +145,8 @@ def _yolov3(b: _Builder, spec: ModelSpec) -> list[str]:
 def _yolov5_or_v8(b: _Builder, spec: ModelSpec) -> list[str]:
     classes = spec.num_classes
     rows = spec.outputs[0].name
+    if spec.outputs[0].dtype != "float32":  # fp16 exports: decode in float32, as the host does
+        rows = b.node("Cast", [rows], "f32", to=1)
     if spec.format == "yolov8":  # (N, 4+C, M) -> (N, M, 4+C)
         rows = b.node("Transpose", [rows], "t", perm=[0, 2, 1])
     xy, wh = b.slice(rows, 0, 2, 2, "xy"), b.slice(rows, 2, 4, 2, "wh")

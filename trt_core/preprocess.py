@@ -103,7 +103,18 @@ def fit(
         tensor.fill(pad_value)
     # HWC -> the tensor's three planes in one pass, no intermediate (split writes into the views)
     cv2.split(resized, [tensor[c, pad_y : pad_y + new_h, pad_x : pad_x + new_w] for c in range(3)])
-    geometry = Geometry(width, height, new_w / width, new_h / height, float(pad_x), float(pad_y))
+    if letterbox and resize == "linear":  # Ultralytics maps boxes back with one gain (scale_boxes)
+        gain = min(in_w / width, in_h / height)
+        geometry = Geometry(
+            width,
+            height,
+            gain,
+            gain,
+            float(round((in_w - width * gain) / 2 - 0.1)),
+            float(round((in_h - height * gain) / 2 - 0.1)),
+        )
+    else:
+        geometry = Geometry(width, height, new_w / width, new_h / height, float(pad_x), float(pad_y))
     return Preprocessed(tensor, geometry)
 
 

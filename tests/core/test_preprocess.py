@@ -156,14 +156,17 @@ ULTRALYTICS_CASES = [(480, 641), (481, 640), (1080, 1920), (1079, 1921), (101, 7
 def test_linear_is_ultralytics_letterbox_bit_for_bit(height: int, width: int) -> None:
     data = jpeg(photo(width, height))
     bgr = imdecode(data, cv2.IMREAD_COLOR)  # as ultralytics.utils.patches.imread
-    expected, (left, top, new_w, new_h) = ultralytics_letterbox(bgr, (640, 640))
+    expected, (left, top, _, _) = ultralytics_letterbox(bgr, (640, 640))
     for source in (data, np.ascontiguousarray(bgr[..., ::-1])):
         out = fit(source, (640, 640), pad_value=114, resize="linear")
         check_contract(out, (640, 640))
         np.testing.assert_array_equal(out.tensor, expected)
+        # boxes map back as Ultralytics' scale_boxes does: one gain, pads from the unrounded size
+        gain = min(640 / height, 640 / width)
+        pads = round((640 - width * gain) / 2 - 0.1), round((640 - height * gain) / 2 - 0.1)
         g = out.geometry
-        assert (g.pad_x, g.pad_y) == (left, top)
-        assert (g.scale_x, g.scale_y) == (new_w / width, new_h / height)
+        assert (g.scale_x, g.scale_y, g.pad_x, g.pad_y) == (gain, gain, *pads)
+        assert abs(g.pad_x - left) <= 1 and abs(g.pad_y - top) <= 1  # where the pixels were placed
 
 
 @pytest.mark.parametrize(

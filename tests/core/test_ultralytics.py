@@ -81,14 +81,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: build(folder / f"{name}.onnx", export) for name, export in VARIANTS.items()}
 
 
-FP16_DEVICE_DECODE = pytest.mark.xfail(
-    strict=True, reason="H2: on-device decode of float16 heads mixes float16 and float32 (node decode_half_wh)"
-)
-
-
-@pytest.mark.parametrize(
-    "variant", [pytest.param(v, marks=FP16_DEVICE_DECODE) if v == "yolov8-half" else v for v in VARIANTS]
-)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_every_export_is_served_as_yolo_predict_would(variant: str, models: dict[str, Path], image: np.ndarray) -> None:
     spec, params = load_spec(models[variant], None, {})
     assert spec.format == FORMATS.get(variant, "yolov8") and spec.names == NAMES
@@ -107,7 +100,6 @@ def test_raw_heads_decoded_on_the_host(variant: str, models: dict[str, Path], im
     assert_detections(got, yolo_predict_boxes(variant), image, rtol=2e-3 if VARIANTS[variant].half else 1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="Detector.from_onnx must read thresholds through presets.load_spec (H2)")
 def test_detector_defaults_to_yolo_predict_thresholds(models: dict[str, Path]) -> None:
     with Detector.from_onnx(models["yolov8"], backend="onnxruntime", device="cpu") as det:
         assert (det.params.conf, det.params.iou, det.params.max_det) == (0.25, 0.7, 300)
@@ -189,11 +181,6 @@ def test_other_tasks_are_refused_clearly(task: str, tmp_path: Path) -> None:
         Detector.from_onnx(path, backend="onnxruntime", device="cpu")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="H1: for Ultralytics models, Geometry must map boxes back as scale_boxes does (one gain for both "
-    "axes, pad round(x - 0.1)); today it divides by each axis' rounded scale (30/354 vs 64/744 here)",
-)
 def test_boxes_map_back_as_ultralytics_scale_boxes(sample_images: list[Path], models: dict[str, Path]) -> None:
     path = sample_images[0]
     with Image.open(path) as im:
