@@ -81,7 +81,7 @@ class AppArgs(BaseModel):
         None,
         ge=1,
         description="images in flight per Ingress replica; past it HTTP 503 + Retry-After "
-        "(None: 128 with a GPU, 16 on CPUs: about throughput x deadline)",
+        "(None: 128 with a GPU, else max_images_per_request: about throughput x deadline)",
     )
     max_queued_requests: int = Field(
         256, ge=-1, description="requests queued per stage before HTTP 503 + Retry-After (-1: unbounded)"
@@ -98,6 +98,8 @@ class AppArgs(BaseModel):
     def _engine_covers_batches(self) -> AppArgs:
         if self.engine_max_batch is not None and self.engine_max_batch < self.max_batch_size:
             raise ValueError("engine_max_batch must be >= max_batch_size")
+        if self.max_ongoing_images is not None and self.max_ongoing_images < self.max_images_per_request:
+            raise ValueError("max_ongoing_images must be >= max_images_per_request, or a full request never fits")
         return self
 
 
@@ -119,7 +121,7 @@ class IngressSettings(BaseModel):
     def from_args(cls, args: AppArgs, device: str) -> IngressSettings:
         fields = {name: getattr(args, name) for name in cls.model_fields if name != "device"}
         if fields["max_ongoing_images"] is None:
-            fields["max_ongoing_images"] = 128 if device == "gpu" else 16
+            fields["max_ongoing_images"] = max(args.max_images_per_request, 128 if device == "gpu" else 0)
         return cls(device=device, **fields)
 
 
