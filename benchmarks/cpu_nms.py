@@ -84,12 +84,12 @@ def opencv() -> tuple[dict[str, Callable[..., np.ndarray]], str]:
     return functions, str(cv2.__version__)
 
 
-def ms(fn: Callable[[], object], budget_s: float) -> float:
-    """Median of repeated calls, as many as fit in ``budget_s`` (at least 3)."""
+def ms(fn: Callable[[], object], budget_s: float, *, min_runs: int = 3, max_runs: int = 200) -> float:
+    """Median of repeated calls, as many as fit in ``budget_s`` (``min_runs`` to ``max_runs``)."""
     fn()
     times: list[float] = []
     start = time.perf_counter()
-    while len(times) < 3 or (time.perf_counter() - start < budget_s and len(times) < 200):
+    while len(times) < min_runs or (time.perf_counter() - start < budget_s and len(times) < max_runs):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)

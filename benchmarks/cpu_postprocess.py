@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from cpu_nms import greedy_loop  # noqa: E402
+from cpu_nms import greedy_loop, ms  # noqa: E402
 
 from trt_core import postprocess as postprocess_module  # noqa: E402
 from trt_core.detector import Detector  # noqa: E402
@@ -85,14 +85,7 @@ def onnx_nms_model(k: int, classes: int, iou: float, score: float) -> bytes:
 
 
 def median_ms(fn: Callable[[], object], budget_s: float = 1.0) -> float:
-    fn()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < 5 or (time.perf_counter() - start < budget_s and len(times) < 500):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)) * 1e3
+    return ms(fn, budget_s, min_runs=5, max_runs=500)
 
 
 def run_images(det: Detector, images: list[bytes]) -> dict[str, Any]:
@@ -192,9 +185,9 @@ def main() -> int:
             matched = sum(matching(a, b) for a, b in zip(found[variant], found["host"]))
             total = sum(len(b) for b in found["host"])
             dets = int(np.median([len(d) for d in found[variant]]))
-            for name, ms in ((variant, post), (f"{variant}-old-nms", old)):
+            for name, post_time in ((variant, post), (f"{variant}-old-nms", old)):
                 line = (
-                    f"{name:<16} {conf:>4} {dets:>5} {r['pre']:>10.1f} {r['inf']:>9.1f} {ms:>11.2f}  {matched}/{total}"
+                    f"{name:<16} {conf:>4} {dets:>5} {r['pre']:>10.1f} {r['inf']:>9.1f} {post_time:>11.2f}  {matched}/{total}"
                 )
                 lines.append(line)
                 print(line, flush=True)
