@@ -185,10 +185,8 @@ def main() -> int:
             matched = sum(matching(a, b) for a, b in zip(found[variant], found["host"]))
             total = sum(len(b) for b in found["host"])
             dets = int(np.median([len(d) for d in found[variant]]))
-            for name, post_time in ((variant, post), (f"{variant}-old-nms", old)):
-                line = (
-                    f"{name:<16} {conf:>4} {dets:>5} {r['pre']:>10.1f} {r['inf']:>9.1f} {post_time:>11.2f}  {matched}/{total}"
-                )
+            for name, t_ms in ((variant, post), (f"{variant}-old-nms", old)):
+                line = f"{name:<16} {conf:>4} {dets:>5} {r['pre']:>10.1f} {r['inf']:>9.1f} {t_ms:>11.2f}  {matched}/{total}"
                 lines.append(line)
                 print(line, flush=True)
     device_outputs = runs["device"]["outputs"]
