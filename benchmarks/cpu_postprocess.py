@@ -187,7 +187,8 @@ def main() -> int:
             dets = int(np.median([len(d) for d in found[variant]]))
             for name, t_ms in ((variant, post), (f"{variant}-old-nms", old)):
                 stages = f"{r['pre']:>10.1f} {r['inf']:>9.1f} {t_ms:>11.2f}"
-                lines.append(f"{name:<16} {conf:>4} {dets:>5} {stages}  {matched}/{total}")
+                line = f"{name:<16} {conf:>4} {dets:>5} {stages}  {matched}/{total}"
+                lines.append(line)
                 print(line, flush=True)
     device_outputs = runs["device"]["outputs"]
     import onnxruntime as ort
