@@ -1,7 +1,7 @@
 """Hardening probe (issue 12): overload shedding and recovery from a SIGKILLed replica, in one run.
 
-    python benchmarks/hardening.py [--clients 256] [--seconds 30] [--kill Detector,Preprocess,Postprocess,Ingress]
-           [--kill-clients 16] [--cpus N] [--arg key=value ...]
+    python benchmarks/hardening.py [--clients 256] [--seconds 30] [--stalled 1000]
+           [--kill Detector,Preprocess,Postprocess,Ingress] [--kill-clients 16] [--cpus N] [--arg key=value ...]
 
 Deploys ``serve_config.yaml`` as shipped (Serve's high-throughput mode: HAProxy in front of the
 Ingress replicas, gRPC between them; capacity derived from the machine) on 127.0.0.1, then:
@@ -146,6 +146,28 @@ def overload(url: str, body: bytes, clients: int, seconds: float) -> None:
     print_bodies(answers)
 
 
+def stalled_uploads(port: int, url: str, body: bytes, stalled: int, clients: int, seconds: float) -> None:
+    """``stalled`` uploads that declare 100 KB and send 10 bytes, held open while ``clients``
+    good clients send images: do the good ones still succeed?"""
+    import socket
+
+    sockets = []
+    for _ in range(stalled):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"POST /detect HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n0123456789")
+        sockets.append(s)
+    try:
+        answers: list[Answer] = []
+        asyncio.run(closed_loop(url, body, clients, seconds, answers))
+        statuses = dict(sorted(Counter(a.status for a in answers).items()))
+        ok = [a.done - a.sent for a in answers if a.status == 200]
+        print(f"## {stalled} stalled uploads held open, {clients} good clients for {seconds:g} s")
+        print(f"good clients' statuses: {statuses}; 200s: {percentiles(ok)}")
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def print_bodies(answers: list[Answer]) -> None:
     """One body of each error status (first 160 bytes): is it the envelope, does it leak internals?"""
     for status in sorted({a.status for a in answers} - {200}):
@@ -223,6 +245,7 @@ def main() -> None:
     )
     parser.add_argument("--kill-clients", type=int, default=16)
     parser.add_argument("--no-connections", action="store_true", help="skip the slow/oversize request probes")
+    parser.add_argument("--stalled", type=int, default=0, help="stalled uploads held open during a good-client run")
     parser.add_argument("--cpus", type=float, default=None, help="Ray's CPUs (default: the machine's)")
     parser.add_argument("--arg", action="append", default=[], help="an app arg, key=value (YAML value)")
     options = parser.parse_args()
@@ -248,6 +271,8 @@ def main() -> None:
         print(f"# {ray.cluster_resources().get('CPU', 0):g} CPUs; args {args or 'as shipped'}")
         if not options.no_connections:
             connections(port, body)
+        if options.stalled:
+            stalled_uploads(port, url, body, options.stalled, 8, min(options.seconds, 8.0))
         if options.clients:
             overload(url, body, options.clients, options.seconds)
         for stage in filter(None, options.kill.split(",")):
