@@ -156,13 +156,11 @@ def engine_request(args: argparse.Namespace) -> tuple[PreparedGraph, BuildOption
     """The graph and options ``args`` ask for: the graph the detector and the Serve app
     prepare (same preset, spec overrides and decode recipe), so the cache key is theirs."""
     from trt_core.graph import GraphRecipe, prepare_graph
-    from trt_core.presets import resolve
-    from trt_core.spec import ModelSpec
+    from trt_core.presets import load_spec
     from trt_core.trt.loader import engine_options
     from trt_core.trt.options import BuildOptions
 
-    overrides, _ = resolve(args.preset, spec_overrides(args))
-    spec = ModelSpec.from_onnx(args.model, **overrides)
+    spec, _ = load_spec(args.model, args.preset, spec_overrides(args))  # as the app and Detector read it
     graph = prepare_graph(Path(args.model), spec, GraphRecipe.from_decode_topk(args.decode_topk))
     options = BuildOptions(
         precision="fp16" if args.fp16 else "fp32",
