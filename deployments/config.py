@@ -104,11 +104,10 @@ class AppArgs(BaseModel):
 
 
 class IngressSettings(BaseModel):
-    """What the Ingress needs to know (limits, device, deadline), from :class:`AppArgs`."""
+    """What the Ingress needs to know (limits and deadline), from :class:`AppArgs`."""
 
     model_config = ConfigDict(frozen=True)
 
-    device: str
     request_timeout_s: float
     max_ongoing_images: int
     max_images_per_request: int
@@ -119,10 +118,11 @@ class IngressSettings(BaseModel):
 
     @classmethod
     def from_args(cls, args: AppArgs, device: str) -> IngressSettings:
-        fields = {name: getattr(args, name) for name in cls.model_fields if name != "device"}
+        """``device``: where the Detector runs ("gpu" or "cpu"), which sets the default images in flight."""
+        fields = {name: getattr(args, name) for name in cls.model_fields}
         if fields["max_ongoing_images"] is None:
             fields["max_ongoing_images"] = max(args.max_images_per_request, 128 if device == "gpu" else 0)
-        return cls(device=device, **fields)
+        return cls(**fields)
 
 
 # Ray Serve's high-throughput mode, which the product ships: HAProxy in front of the Ingress

@@ -229,5 +229,5 @@ class Ingress(OpenInferenceProtocol):
             )
         except Exception as exc:
             raise (as_project_error(exc) or exc) from None
-        limits = self.settings.model_dump(exclude={"device"})
+        limits = self.settings.model_dump()
         return JSONResponse({**self.spec.to_dict(), **detector, "defaults": defaults, "limits": limits})
