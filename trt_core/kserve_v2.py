@@ -102,7 +102,7 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
     if len(binary):
         raise InvalidRequestError(f"{len(binary)} bytes of binary data follow the inputs that no input claims")
     parameters = request.get("parameters") or {}
-    outputs = _requested_outputs(request.get("outputs"))
+    outputs = requested_outputs(request.get("outputs"))
     request_id = request.get("id")
     return InferRequest(
         images,
@@ -127,16 +127,8 @@ def _input_images(tensor: Any, binary: memoryview) -> tuple[list[bytes | np.ndar
     """The images of one input tensor and the binary data left after it."""
     if not isinstance(tensor, dict):
         raise InvalidRequestError("each input must be an object with name, datatype, shape and data")
-    name, datatype, shape = tensor.get("name"), tensor.get("datatype"), tensor.get("shape")
-    expected = {BYTES_INPUT: "BYTES", PIXELS_INPUT: "UINT8"}
-    if name not in expected:
-        raise InvalidRequestError(
-            f"unknown input {name!r}: inputs are {BYTES_INPUT!r} (BYTES) and {PIXELS_INPUT!r} (UINT8)"
-        )
-    if datatype != expected[name]:
-        raise InvalidRequestError(f"input {name!r} must have datatype {expected[name]}, got {datatype!r}")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-        raise InvalidRequestError(f"input {name!r} needs a shape of non-negative integers, got {shape!r}")
+    name = tensor.get("name")
+    shape = check_input(name, tensor.get("datatype"), tensor.get("shape"))
     size = (tensor.get("parameters") or {}).get("binary_data_size")
     raw: bytes | None = None
     if size is not None:
@@ -146,16 +138,31 @@ def _input_images(tensor: Any, binary: memoryview) -> tuple[list[bytes | np.ndar
     elif "data" not in tensor:
         raise InvalidRequestError(f"input {name!r} has neither 'data' nor a binary_data_size parameter")
     if name == BYTES_INPUT:
-        return _encoded_images(shape, raw, tensor.get("data")), binary
-    return _pixel_images(shape, raw, tensor.get("data")), binary
+        elements = deserialize_bytes(raw) if raw is not None else _base64_elements(tensor.get("data"))
+        return encoded_images(shape, elements), binary
+    pixels = np.frombuffer(raw, dtype=np.uint8) if raw is not None else pixel_values(tensor.get("data"))
+    return pixel_images(shape, pixels), binary
 
 
-def _encoded_images(shape: list[int], raw: bytes | None, data: Any) -> list[bytes | np.ndarray]:
-    count = int(np.prod(shape))
+def check_input(name: Any, datatype: Any, shape: Any) -> list[int]:
+    """The shape of an input tensor whose name, datatype and shape this model takes (else 422)."""
+    expected = {BYTES_INPUT: "BYTES", PIXELS_INPUT: "UINT8"}
+    if name not in expected:
+        raise InvalidRequestError(
+            f"unknown input {name!r}: inputs are {BYTES_INPUT!r} (BYTES) and {PIXELS_INPUT!r} (UINT8)"
+        )
+    if datatype != expected[name]:
+        raise InvalidRequestError(f"input {name!r} must have datatype {expected[name]}, got {datatype!r}")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise InvalidRequestError(f"input {name!r} needs a shape of non-negative integers, got {shape!r}")
+    return list(shape)
+
+
+def encoded_images(shape: list[int], elements: Sequence[bytes]) -> list[bytes | np.ndarray]:
+    """The encoded images of a ``BYTES`` input of ``shape`` ([N] or [N, 1])."""
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
         raise InvalidRequestError(f"input {BYTES_INPUT!r} must have shape [N] or [N, 1], got {shape}")
-    elements = deserialize_bytes(raw) if raw is not None else _base64_elements(data)
-    if len(elements) != count:
+    if len(elements) != int(np.prod(shape)):
         raise InvalidRequestError(f"input {BYTES_INPUT!r} has shape {shape} but {len(elements)} elements")
     return list(elements)
 
@@ -171,20 +178,22 @@ def _base64_elements(data: Any) -> list[bytes]:
         ) from None
 
 
-def _pixel_images(shape: list[int], raw: bytes | None, data: Any) -> list[bytes | np.ndarray]:
+def pixel_values(data: Any) -> np.ndarray:
+    """Integer values 0..255 (a JSON list, or a protobuf's repeated ``uint_contents``) as ``uint8``."""
+    try:
+        values = np.asarray(data, dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError):
+        raise InvalidRequestError(f"input {PIXELS_INPUT!r} data must be integers 0..255") from None
+    if values.size and (values.min() < 0 or values.max() > 255):
+        raise InvalidRequestError(f"input {PIXELS_INPUT!r} values must be 0..255")
+    return values.astype(np.uint8)
+
+
+def pixel_images(shape: list[int], pixels: np.ndarray) -> list[bytes | np.ndarray]:
+    """The RGB images of a ``UINT8`` input of ``shape`` ([N, H, W, 3] or [H, W, 3]) from its flat values."""
     if len(shape) not in (3, 4) or shape[-1] != 3:
         raise InvalidRequestError(f"input {PIXELS_INPUT!r} must have shape [N, H, W, 3] or [H, W, 3], got {shape}")
     count = int(np.prod(shape))
-    try:
-        if raw is not None:
-            pixels = np.frombuffer(raw, dtype=np.uint8)
-        else:
-            values = np.asarray(data, dtype=np.int64).reshape(-1)
-            if values.size and (values.min() < 0 or values.max() > 255):
-                raise InvalidRequestError(f"input {PIXELS_INPUT!r} values must be 0..255")
-            pixels = values.astype(np.uint8)
-    except (TypeError, ValueError):
-        raise InvalidRequestError(f"input {PIXELS_INPUT!r} data must be integers 0..255") from None
     if pixels.size != count:
         raise InvalidRequestError(f"input {PIXELS_INPUT!r} has shape {shape} ({count} values) but {pixels.size} values")
     batch = pixels.reshape(shape if len(shape) == 4 else [1, *shape])
@@ -210,7 +219,8 @@ def parameter_changes(parameters: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in changes.items() if v is not None}
 
 
-def _requested_outputs(outputs: Any) -> dict[str, bool]:
+def requested_outputs(outputs: Any) -> dict[str, bool]:
+    """Requested output name -> whether it is wanted as binary data; empty: every output."""
     if outputs is None:
         return {}
     if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
@@ -247,7 +257,7 @@ def encode_infer_response(
         array = tensors[name]
         entry: dict[str, Any] = {"name": name, "datatype": OUTPUT_TYPES[name], "shape": list(array.shape)}
         if request.outputs.get(name, request.binary_output):
-            raw = serialize_bytes(array) if OUTPUT_TYPES[name] == "BYTES" else np.ascontiguousarray(array).tobytes()
+            raw = raw_tensor(name, array)
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         elif OUTPUT_TYPES[name] == "BYTES":
@@ -262,6 +272,13 @@ def encode_infer_response(
     if not chunks:
         return text, None
     return b"".join([text, *chunks]), len(text)
+
+
+def raw_tensor(name: str, array: np.ndarray) -> bytes:
+    """Output ``name``'s binary data: flat, row-major, little-endian (``BYTES``: length-prefixed)."""
+    if OUTPUT_TYPES[name] == "BYTES":
+        return serialize_bytes(array)
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
 
 
 def serialize_bytes(array: np.ndarray) -> bytes:
