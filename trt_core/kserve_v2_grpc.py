@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
-from trt_core.errors import InvalidRequestError, TrtDetectError
+from trt_core.errors import InvalidRequestError
 from trt_core.kserve_v2 import (
     BYTES_INPUT,
     OUTPUT_TYPES,
@@ -53,11 +53,6 @@ GRPC_STATUS = {
 def grpc_status(http_status: int) -> str:
     """The ``grpc.StatusCode`` name of an error that HTTP answers with ``http_status``."""
     return GRPC_STATUS.get(http_status, "INTERNAL")
-
-
-def error_status(exc: TrtDetectError) -> tuple[str, str]:
-    """The gRPC status name and details (message and hint) of a project error."""
-    return grpc_status(exc.http_status), f"{exc.message} (hint: {exc.hint})" if exc.hint else exc.message
 
 
 def parameter_values(parameters: Mapping[str, pb.InferParameter]) -> dict[str, Any]:
