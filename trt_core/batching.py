@@ -5,6 +5,9 @@ binding, CUDA-graph capture), and dynamic batching produces every size from 1 to
 ``padding="pow2"`` rounds each batch up to a power of two (1, 2, 4, ..., B), so a
 replica sees at most log2(B)+1 shapes, all of which :func:`warm_up` runs at start-up;
 ``"max"`` always runs B.  The padding rows are zeros and their outputs are dropped.
+
+Tensors of different shapes (Ultralytics' rect letterbox gives each image its own) are
+grouped by shape, each group batched on its own; results come back in the callers' order.
 """
 
 from __future__ import annotations
@@ -54,27 +57,37 @@ def infer_images(
 ) -> list[list[np.ndarray]]:
     """Infer ``(3, H, W)`` uint8 tensors; returns each image's outputs with the batch axis removed.
 
-    Images are stacked into batches of at most ``max_batch`` (default and cap: the
-    backend's); a model with a fixed batch size always runs its full batch.
+    Images of one shape are stacked into batches of at most ``max_batch`` (default and
+    cap: the backend's); a model with a fixed batch size always runs its full batch.
     """
     if not tensors:
         return []
     info = backend.info
     step = max(1, min(max_batch or info.max_batch, info.max_batch) if info.dynamic_batch else info.max_batch)
     chosen = padding if info.dynamic_batch else "max"
-    results: list[list[np.ndarray]] = []
-    for start in range(0, len(tensors), step):
-        chunk = tensors[start : start + step]
-        batch = np.stack(chunk)
-        size = run_size(len(chunk), step, chosen)
-        if size > len(chunk):
-            batch = np.concatenate([batch, np.zeros((size - len(chunk), *batch.shape[1:]), batch.dtype)])
-        outputs = backend.infer(batch)
-        for out in outputs:
-            if out.shape[0] < len(chunk):
-                raise BackendError(f"backend returned {out.shape[0]} results for a batch of {len(chunk)}")
-        results.extend([out[i] for out in outputs] for i in range(len(chunk)))
-    return results
+    results: list[list[np.ndarray] | None] = [None] * len(tensors)
+    for indices in shape_groups(tensors):
+        for start in range(0, len(indices), step):
+            chunk = indices[start : start + step]
+            batch = np.stack([tensors[i] for i in chunk])
+            size = run_size(len(chunk), step, chosen)
+            if size > len(chunk):
+                batch = np.concatenate([batch, np.zeros((size - len(chunk), *batch.shape[1:]), batch.dtype)])
+            outputs = backend.infer(batch)
+            for out in outputs:
+                if out.shape[0] < len(chunk):
+                    raise BackendError(f"backend returned {out.shape[0]} results for a batch of {len(chunk)}")
+            for row, i in enumerate(chunk):
+                results[i] = [out[row] for out in outputs]
+    return [r for r in results if r is not None]
+
+
+def shape_groups(tensors: Sequence[np.ndarray]) -> list[list[int]]:
+    """Indices of ``tensors`` grouped by shape, groups in order of first appearance."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, tensor in enumerate(tensors):
+        groups.setdefault(tuple(tensor.shape), []).append(i)
+    return list(groups.values())
 
 
 def warm_up(

@@ -18,6 +18,12 @@ decoded at).  The resized pixels are written straight into the tensor's planes.
 
 Letterbox rounding is Ultralytics': ``new = round(side * r)``, ``pad = (input - new) // 2``
 (the same as their ``round(d - 0.1)`` for both whole and half paddings).
+
+With ``ModelSpec.rect`` (Ultralytics exports whose input H/W are dynamic), each image gets
+its own tensor shape, as ``yolo predict`` letterboxes them (``auto=True``): the same scale,
+but each side padded only up to ``new + (input - new) % stride`` (:func:`rect_side`), so a
+640x480 image goes in as 480x640 and a 1920x1080 one as 384x640 at ``imgsz`` 640.  Boxes
+map back with one gain computed from that tensor's shape (Ultralytics' ``scale_boxes``).
 """
 
 from __future__ import annotations
@@ -73,6 +79,22 @@ def preprocess(image: Any, spec: ModelSpec, *, max_pixels: int = DEFAULT_MAX_PIX
         pad_value=spec.pad_value,
         resize=spec.resize,
         max_pixels=max_pixels,
+        stride=spec.stride if spec.rect else None,
+    )
+
+
+def rect_side(new: int, size: int, stride: int) -> int:
+    """A side of ``new`` pixels padded as Ultralytics' rect letterbox pads it in an input
+    of ``size``: by ``(size - new) % stride`` (a multiple of ``stride`` when ``size`` is one)."""
+    return new + (size - new) % stride
+
+
+def rect_min_hw(size_hw: tuple[int, int], stride: int) -> tuple[int, int]:
+    """The smallest height and width a rect letterbox into ``size_hw`` can give (the low end
+    of a TensorRT optimisation profile): ``stride`` when the size is a multiple of it."""
+    return (
+        min(rect_side(n, size_hw[0], stride) for n in range(1, size_hw[0] + 1)),
+        min(rect_side(n, size_hw[1], stride) for n in range(1, size_hw[1] + 1)),
     )
 
 
@@ -84,8 +106,10 @@ def fit(
     pad_value: int = 114,
     resize: Resize = "bilinear",
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    stride: int | None = None,
 ) -> Preprocessed:
-    """Fit ``image`` (anything :func:`~trt_core.image.open_image` takes) into ``size_hw``."""
+    """Fit ``image`` (anything :func:`~trt_core.image.open_image` takes) into ``size_hw``;
+    with ``stride`` (and ``letterbox``), into the rect shape Ultralytics gives it instead."""
     import cv2
 
     opened = open_image(image, max_pixels=max_pixels)
@@ -96,6 +120,8 @@ def fit(
         new_w, new_h = max(1, min(in_w, round(width * ratio))), max(1, min(in_h, round(height * ratio)))
     else:
         new_w, new_h = in_w, in_h
+    if letterbox and stride is not None:
+        in_h, in_w = rect_side(new_h, in_h, stride), rect_side(new_w, in_w, stride)
     resized = _resized(opened, new_w, new_h, resize)
     pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
     tensor = np.empty((3, in_h, in_w), np.uint8)
@@ -103,7 +129,7 @@ def fit(
         tensor.fill(pad_value)
     # HWC -> the tensor's three planes in one pass, no intermediate (split writes into the views)
     cv2.split(resized, [tensor[c, pad_y : pad_y + new_h, pad_x : pad_x + new_w] for c in range(3)])
-    if letterbox and resize == "linear":  # Ultralytics maps boxes back with one gain (scale_boxes)
+    if letterbox and resize == "linear":  # Ultralytics' scale_boxes: one gain, from the tensor's shape
         gain = min(in_w / width, in_h / height)
         geometry = Geometry(
             width,

@@ -135,6 +135,8 @@ class ModelSpec:
             "letterbox": self.letterbox,
             "pad_value": self.pad_value,
             "resize": self.resize,
+            "rect": self.rect,
+            "stride": self.stride,
             "preset": self.preset,
             "static_batch": self.static_batch,
             "notes": [self.batch_note] if self.batch_note else [],
@@ -227,6 +229,9 @@ class ModelSpec:
                 ultralytics=export is not None and export.origin == "ultralytics",
             )
         )
+        # Ultralytics' predictor letterboxes "rect" (pads to a multiple of the stride) only
+        # for models whose input height and width are dynamic (exported with dynamic=True)
+        dynamic_hw = len(input_desc.shape) == 4 and min(input_desc.shape[2:]) < 1
         size = overrides.pop("input_size", None) or meta.get("input_size")
         if size is not None:
             h, w = _pair(size)
@@ -251,7 +256,7 @@ class ModelSpec:
             conventions.update(metadata.ULTRALYTICS_PREPROCESS)
             fields["preset"] = "ultralytics" if export.origin == "ultralytics" else "ultralytics-yolov5"
             fields["stride"] = export.stride or 32
-            fields["rect"] = export.dynamic and export.origin == "ultralytics"
+            fields["rect"] = dynamic_hw and export.origin == "ultralytics"
         fields.update({key: meta.get(key, default) for key, default in conventions.items()})
         if fmt == "yolov3":
             anchors, masks = layouts.default_anchors(len(outputs))

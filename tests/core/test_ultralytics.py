@@ -1,6 +1,7 @@
 """Ultralytics exports as its exporter writes them, end to end through ``Detector.from_onnx``
 on ONNX Runtime (CPU), with no ``format=``: the detections, mapped back through the letterbox
-as Ultralytics' ``scale_boxes`` does, are the boxes the model answers."""
+as Ultralytics' ``scale_boxes`` does, are the boxes the model answers.  Exports with dynamic
+H/W are letterboxed "rect" (padded to a multiple of the stride), as ``yolo predict`` does."""
 
 from __future__ import annotations
 
@@ -35,10 +36,20 @@ FORMATS = {"yolov5-legacy": "yolov5", "nms": "end2end", "yolo26": "end2end", "yo
 
 @pytest.fixture(scope="module")
 def image(sample_images: list[Path]) -> np.ndarray:
-    """A real photo squeezed to 128x64: letterboxed to 64x64 at gain 0.5 with 16 rows of padding
-    above and below, where Ultralytics' and exact box mapping agree to the pixel."""
+    """A real photo squeezed to 128x48: letterboxed at gain 0.5 to 64x64 with 20 rows of padding
+    above and below (rect: to 32x64 with 4), where Ultralytics' and exact box mapping agree to
+    the pixel; the top-left pixel is padding either way."""
     with Image.open(sample_images[0]) as im:
-        return np.asarray(im.convert("RGB").resize((128, 64)))
+        return np.asarray(im.convert("RGB").resize((128, 48)))
+
+
+def tensor_hw(variant: str, image: np.ndarray) -> tuple[int, int]:
+    """The model input's height and width for ``image``: 64x64, or for exports with dynamic
+    H/W Ultralytics' rect letterbox, each side padded up to a multiple of the stride 32."""
+    if not VARIANTS[variant].dynamic:
+        return (64, 64)
+    r = min(64 / image.shape[0], 64 / image.shape[1])
+    return tuple(-(-round(side * r) // 32) * 32 for side in image.shape[:2])  # type: ignore[return-value]
 
 
 def ultralytics_scale_boxes(xyxy: np.ndarray, input_hw: tuple[int, int], image_hw: tuple[int, int]) -> np.ndarray:
@@ -52,14 +63,22 @@ def ultralytics_scale_boxes(xyxy: np.ndarray, input_hw: tuple[int, int], image_h
     return out
 
 
-def expected(boxes: list[Box], image: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def expected(
+    boxes: list[Box], image: np.ndarray, input_hw: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Boxes in image pixels, best first; those clipped to nothing (outside a rect input's
+    image rows) are not reported."""
     ordered = sorted(boxes, key=lambda b: -b.score)
-    xyxy = ultralytics_scale_boxes(np.array([b.xyxy for b in ordered]), (64, 64), image.shape[:2])
-    return xyxy, np.array([b.score for b in ordered]), [b.class_id for b in ordered]
+    xyxy = ultralytics_scale_boxes(np.array([b.xyxy for b in ordered]), input_hw, image.shape[:2])
+    seen = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+    kept = [b for b, v in zip(ordered, seen) if v]
+    return xyxy[seen], np.array([b.score for b in kept]), [b.class_id for b in kept]
 
 
-def assert_detections(got: Detections, boxes: list[Box], image: np.ndarray, *, rtol: float = 1e-5) -> None:
-    xyxy, scores, class_ids = expected(boxes, image)
+def assert_detections(
+    got: Detections, boxes: list[Box], image: np.ndarray, *, rtol: float = 1e-5, input_hw: tuple[int, int] = (64, 64)
+) -> None:
+    xyxy, scores, class_ids = expected(boxes, image, input_hw)
     assert got.class_ids.tolist() == class_ids
     assert list(got.labels) == [NAMES[c] for c in class_ids]
     np.testing.assert_allclose(got.scores, scores, rtol=rtol)
@@ -87,8 +106,11 @@ def test_every_export_is_served_as_yolo_predict_would(variant: str, models: dict
     assert spec.format == FORMATS.get(variant, "yolov8") and spec.names == NAMES
     with Detector.from_onnx(models[variant], backend="onnxruntime", device="cpu") as det:
         assert (det.spec.letterbox, det.spec.pad_value, det.spec.resize) == (True, 114, "linear")
+        assert det.spec.rect == VARIANTS[variant].dynamic
+        assert det.preprocess(image).tensor.shape[1:] == tensor_hw(variant, image)
         got = det.detect(image, conf=params.conf, iou=params.iou, max_det=params.max_det)
-    assert_detections(got, yolo_predict_boxes(variant), image, rtol=2e-3 if VARIANTS[variant].half else 1e-5)
+    rtol = 2e-3 if VARIANTS[variant].half else 1e-5
+    assert_detections(got, yolo_predict_boxes(variant), image, rtol=rtol, input_hw=tensor_hw(variant, image))
 
 
 @pytest.mark.parametrize("variant", ["yolov8-half", "yolov8-dynamic", "yolov5-legacy"])
@@ -97,7 +119,8 @@ def test_raw_heads_decoded_on_the_host(variant: str, models: dict[str, Path], im
     with Detector.from_onnx(models[variant], backend="onnxruntime", device="cpu", decode_topk=None) as det:
         assert det.decode == "host"
         got = det.detect(image, conf=params.conf, iou=params.iou, max_det=params.max_det)
-    assert_detections(got, yolo_predict_boxes(variant), image, rtol=2e-3 if VARIANTS[variant].half else 1e-5)
+    rtol = 2e-3 if VARIANTS[variant].half else 1e-5
+    assert_detections(got, yolo_predict_boxes(variant), image, rtol=rtol, input_hw=tensor_hw(variant, image))
 
 
 def test_detector_defaults_to_yolo_predict_thresholds(models: dict[str, Path]) -> None:
@@ -134,7 +157,7 @@ def test_a_dynamic_batch_batches(models: dict[str, Path], image: np.ndarray) -> 
         assert det.spec.batch_note is None and det.spec.static_batch is None and det.spec.rect
         assert det.backend.info.dynamic_batch
         results = det.detect_batch([image] * 3, iou=0.7)
-    assert [len(r) for r in results] == [4, 4, 4]
+    assert [len(r) for r in results] == [3, 3, 3]  # rect 32x64: the car lies below the image rows
 
 
 def test_overrides_win_over_the_metadata(models: dict[str, Path], image: np.ndarray) -> None:

@@ -9,12 +9,21 @@ synchronisation inside the run), async D2H into pinned memory, one stream sync w
 result is collected.  Outputs are bound to our preallocated device buffers with the
 shape of the current batch (rebound when the batch size changes).
 
+A rect model (``ModelSpec.rect``: Ultralytics' letterbox gives each image its own height
+and width) keeps buffers sized at the full input size and runs each batch at its own
+shape (:class:`~trt_core.backends.shaped.ShapedSlotPool`); its output shapes for a new
+height and width come from one run of a probe session, and each slot has one session per
+(batch size, height, width) — every new shape costs a session, which is why TensorRT is
+the backend for rect models on a GPU.  Verified on the CPU (host memory, CPU provider);
+not yet run on a GPU.
+
 It exists so the GPU data path can be verified and benchmarked where TensorRT's builder
 is not installed; it is also a usable backend when onnxruntime-gpu is all there is.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -49,6 +58,7 @@ class OrtCudaBackend:
         synchronize_in_run: bool = False,
         context: Any = None,
     ) -> None:
+        from trt_core.backends.shaped import ShapedSlotPool
         from trt_core.cuda.driver import CudaContext
         from trt_core.cuda.slots import SlotPool
 
@@ -65,14 +75,18 @@ class OrtCudaBackend:
         self._owns_ctx = context is None
         self._ctx = context if context is not None else CudaContext(0)
         self._pool: Any = None
+        self._rect = spec.rect
+        self._prober: Any = None  # rect models: the session that learns output shapes
+        self._probed: dict[tuple[int, int], dict[str, tuple[int, ...]]] = {}
+        self._probe_lock = threading.Lock()
         try:
             static = spec.static_batch
             batch = static if static is not None else max_batch
             tensors = [IOTensor(spec.input.name, (static or -1, *spec.input.shape[1:]), "uint8", True)]
             tensors += [IOTensor(o.name, (static or -1, *o.shape[1:]), o.dtype, False) for o in spec.outputs]
-            if not all(t.fully_static for t in tensors):
+            if self._rect or not all(t.fully_static for t in tensors):
                 tensors = resolve_tensors(tensors, self._probe_shapes(batch, tensors))
-            self._pool = SlotPool(
+            self._pool = (ShapedSlotPool if self._rect else SlotPool)(
                 self._ctx, tensors, max_batch=batch, count=num_streams, enqueue=self._enqueue, setup=self._setup_slot
             )
             with self._ctx.active():
@@ -132,28 +146,47 @@ class OrtCudaBackend:
             session = self._session(None)
             x = np.zeros(tensors[0].shape_for(batch), np.uint8)
             outputs = session.run([t.name for t in tensors[1:]], {tensors[0].name: x})
+        if self._rect:
+            self._prober = session
         return {t.name: tuple(o.shape) for t, o in zip(tensors[1:], outputs)}
+
+    def _output_shapes(self, hw: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+        """A rect model's output shapes (batch 1) for inputs of height x width ``hw``:
+        one zero image through the probe session, once per shape."""
+        with self._probe_lock:
+            found = self._probed.get(hw)
+            if found is None:
+                names = list(self._spec.output_names)
+                x = np.zeros((1, *self._spec.input.shape[1:2], *hw), np.uint8)
+                outputs = self._prober.run(names, {self._spec.input.name: x})
+                found = self._probed[hw] = {name: tuple(o.shape) for name, o in zip(names, outputs)}
+            return found
 
     def _setup_slot(self, slot: Any) -> None:
         slot.state.update(sessions={})
 
     def _session_for(self, slot: Any, n: int) -> tuple[Any, Any]:
-        """The slot's session for batch size ``n``, bound once to the slot's buffers.
+        """The slot's session for batch size ``n`` (and, for rect models, the batch's height
+        and width), bound once to the slot's buffers at the tensors' shapes for it.
 
-        One session per batch size: ONNX Runtime's CUDA provider pays ~300 ms whenever a
+        One session per shape: ONNX Runtime's CUDA provider pays ~300 ms whenever a
         session's input shape changes (measured on an H100, even for shapes it has seen), so
         each session only ever sees one shape (sizes are few: see trt_core.batching)."""
         sessions = slot.state["sessions"]
-        if n not in sessions:
+        key = (n, *slot.tensors[self._spec.input.name].shape[2:])
+        if key not in sessions:
             session = self._session(slot.stream.handle)
             binding = session.io_binding()
             for name, t in slot.tensors.items():
                 bind = binding.bind_input if t.is_input else binding.bind_output
                 bind(name, self.device_type, 0, np.dtype(t.dtype).type, list(t.shape_for(n)), slot.ptr(name))
-            sessions[n] = (session, binding)
-        return sessions[n]
+            sessions[key] = (session, binding)
+        return sessions[key]
 
     def _enqueue(self, slot: Any, n: int) -> None:
+        if self._rect:  # the slot's input is already at the batch's shape (ShapedSlotPool)
+            hw = slot.tensors[self._spec.input.name].shape[2:]
+            self._pool.shape_outputs(slot, self._output_shapes((int(hw[0]), int(hw[1]))))
         session, binding = self._session_for(slot, n)
         for name, t in slot.tensors.items():
             if t.is_input:
@@ -194,6 +227,7 @@ class OrtCudaBackend:
                     slot.state.clear()
                 self._pool.free()
                 self._pool = None
+            self._prober = None
         if self._owns_ctx:
             ctx.close()
 

@@ -9,6 +9,14 @@ result is collected.  With ``cuda_graphs=True`` the copy+execute sequence of eac
 batch size) is captured into a CUDA graph on its second run and replayed after; a failed
 capture falls back to plain enqueueing for that batch size.
 
+A rect model (``ModelSpec.rect``: each image at its own height and width, up to the input
+size; the engine's optimisation profile spans them, see :func:`trt_core.trt.loader.engine_options`)
+keeps buffers sized at the full input size
+(:class:`~trt_core.backends.shaped.ShapedSlotPool`); each batch sets its input shape on
+the context and reads the output shapes back from it before its copies.  This path is
+written against the TensorRT 10/11 API names (checked against the real bindings in
+tests/trt) but has not been run on a GPU yet.
+
 :meth:`TensorRTBackend.from_onnx` gets its engine through :func:`trt_core.trt.loader.cached_engine`
 (built once per model/TensorRT/GPU/options), :meth:`TensorRTBackend.from_engine` from a file.
 TensorRT and pycuda are imported only when a backend is created.
@@ -50,12 +58,13 @@ class TensorRTBackend:
         details: dict[str, Any] | None = None,
         context: Any = None,
     ) -> None:
+        from trt_core.backends.shaped import ShapedSlotPool
         from trt_core.cuda.driver import CudaContext
         from trt_core.cuda.slots import SlotPool
 
         self._spec = spec
         self.cuda_graphs = cuda_graphs
-        self.graph_failures: dict[int, str] = {}
+        self.graph_failures: dict[tuple[int, ...], str] = {}
         self._loaded: LoadedEngine | None = None
         self._pool: Any = None
         self._owns_ctx = context is None
@@ -68,7 +77,7 @@ class TensorRTBackend:
                     self._loaded = deserialize_engine(bytes(engine), allow_host_code=allow_host_code)
                 tensors, want = engine_tensors(self._loaded, max_batch)
                 tensors = in_spec_order(tensors, spec)
-            self._pool = SlotPool(
+            self._pool = (ShapedSlotPool if spec.rect else SlotPool)(
                 self._ctx, tensors, max_batch=want, count=num_contexts, enqueue=self._enqueue, setup=self._setup_slot
             )
         except BaseException:
@@ -200,13 +209,17 @@ class TensorRTBackend:
         from trt_core.cuda.graphs import GraphCaptureError, capture
 
         state = slot.state
-        context, inp = state["context"], self._pool.input
-        fresh = state["shape"] != n
+        inp = slot.tensors[self._pool.input.name]  # a rect model's: at this batch's height and width
+        context, shape = state["context"], inp.shape_for(n)
+        fresh = state["shape"] != shape
         if fresh:  # a captured graph bakes in its shapes: the context must match it too
-            if not context.set_input_shape(inp.name, inp.shape_for(n)):
-                raise BackendError(f"TensorRT rejected input shape {inp.shape_for(n)}")
-            state["shape"] = n
-        graph = state["graphs"].get(n)
+            if not context.set_input_shape(inp.name, shape):
+                raise BackendError(f"TensorRT rejected input shape {shape}")
+            state["shape"] = shape
+        if self._spec.rect:
+            outputs = [name for name, t in slot.tensors.items() if not t.is_input]
+            self._pool.shape_outputs(slot, {name: tuple(context.get_tensor_shape(name)) for name in outputs})
+        graph = state["graphs"].get(shape)
         if graph is not None:
             graph.launch(slot.stream.handle)
             return
@@ -221,15 +234,15 @@ class TensorRTBackend:
                 slot.d2h(name, n)
 
         # capture once an enqueue with this shape has happened (TensorRT needs one after a shape change)
-        if self.cuda_graphs and not fresh and n not in state["graphs"]:
+        if self.cuda_graphs and not fresh and shape not in state["graphs"]:
             try:
-                state["graphs"][n] = self._ctx.track(capture(slot.stream.handle, work))
+                state["graphs"][shape] = self._ctx.track(capture(slot.stream.handle, work))
             except GraphCaptureError as exc:
-                state["graphs"][n] = None
-                self.graph_failures[n] = str(exc)
-                log.warning("CUDA graph capture failed for batch %d (running without): %s", n, exc)
+                state["graphs"][shape] = None
+                self.graph_failures[shape] = str(exc)
+                log.warning("CUDA graph capture failed for input shape %s (running without): %s", shape, exc)
             else:
-                state["graphs"][n].launch(slot.stream.handle)
+                state["graphs"][shape].launch(slot.stream.handle)
                 return
         work()
 

@@ -46,8 +46,15 @@ class LoadedEngine:
 
 
 def engine_options(graph: PreparedGraph, options: BuildOptions) -> BuildOptions:
-    """The options actually built with: the graph's image size and fixed batch, if any."""
-    return for_model(options, graph.spec.input_hw, graph.spec.static_batch)
+    """The options actually built with: the graph's image size and fixed batch, if any, and
+    for a rect model the smallest image size its letterbox gives (the profile's low end)."""
+    spec = graph.spec
+    min_hw = None
+    if spec.rect:
+        from trt_core.preprocess import rect_min_hw
+
+        min_hw = rect_min_hw(spec.input_hw, spec.stride)
+    return for_model(options, spec.input_hw, spec.static_batch, min_hw)
 
 
 def cached_engine(

@@ -28,7 +28,9 @@ class BuildOptions:
     default, the device memory).  ``optimization_level``: ``builder_optimization_level``
     0..5 (None: TensorRT's default, 3).  ``version_compatible``: an engine later TensorRT
     versions can run (it embeds the lean runtime; loading it needs ``allow_host_code``).
-    ``input_hw`` fixes the image input's height/width when the model leaves them dynamic.
+    ``input_hw`` fixes the image input's height/width when the model leaves them dynamic;
+    with ``min_hw`` too (rect models: Ultralytics' letterbox gives each image its own shape)
+    the profile spans ``min_hw`` to ``input_hw`` instead, optimised for ``input_hw``.
     ``timing_cache`` (a file, reused and updated) and ``verbose`` change how fast and how
     loudly the build goes, not the engine, so they are not part of the cache key.
     """
@@ -40,6 +42,7 @@ class BuildOptions:
     optimization_level: int | None = None
     version_compatible: bool = False
     input_hw: tuple[int, int] | None = None
+    min_hw: tuple[int, int] | None = None
     timing_cache: str | None = None
     verbose: bool = False
 
@@ -59,6 +62,13 @@ class BuildOptions:
             raise EngineBuildError(f"optimization_level must be in 0..5, got {self.optimization_level}")
         if self.input_hw is not None:
             object.__setattr__(self, "input_hw", (int(self.input_hw[0]), int(self.input_hw[1])))
+        if self.min_hw is not None:
+            object.__setattr__(self, "min_hw", (int(self.min_hw[0]), int(self.min_hw[1])))
+            if self.input_hw is None or not all(1 <= lo <= hi for lo, hi in zip(self.min_hw, self.input_hw)):
+                raise EngineBuildError(
+                    f"min_hw {self.min_hw} must lie within 1..input_hw ({self.input_hw})",
+                    hint="the profile needs min <= opt <= max",
+                )
 
     @property
     def opt(self) -> int:
@@ -68,8 +78,9 @@ class BuildOptions:
         return dataclasses.replace(self, **changes)
 
     def key_fields(self) -> dict[str, Any]:
-        """The settings that change the engine (for the cache key)."""
-        return {
+        """The settings that change the engine (for the cache key; ``min_hw`` only when set,
+        so the keys of engines built before it existed stay the same)."""
+        fields: dict[str, Any] = {
             "precision": self.precision,
             "max_batch": self.max_batch,
             "opt_batch": self.opt,
@@ -78,6 +89,9 @@ class BuildOptions:
             "version_compatible": self.version_compatible,
             "input_hw": list(self.input_hw) if self.input_hw else None,
         }
+        if self.min_hw is not None:
+            fields["min_hw"] = list(self.min_hw)
+        return fields
 
     def profile(self, name: str, shape: Sequence[int]) -> tuple[Shape, Shape, Shape] | None:
         """(min, opt, max) shapes for an input declared with ``shape`` (-1: dynamic), or
@@ -85,6 +99,7 @@ class BuildOptions:
         dims = [int(d) for d in shape]
         if all(d > 0 for d in dims):
             return None
+        low = list(dims)  # the profile's minimum: min_hw on dynamic image axes when set
         if len(dims) == 4 and self.input_hw is not None:
             for axis, value in zip((2, 3), self.input_hw):
                 if dims[axis] > 0 and dims[axis] != value:
@@ -92,25 +107,31 @@ class BuildOptions:
                         f"input {name!r} is {dims[axis]} on axis {axis}; input_hw asks for {value}",
                         hint="leave input_hw unset for models with a fixed input size",
                     )
-                dims[axis] = value
+                if dims[axis] < 0:
+                    dims[axis] = value
+                    low[axis] = self.min_hw[axis - 2] if self.min_hw is not None else value
         if any(d < 0 for d in dims[1:]):
             raise EngineBuildError(
                 f"input {name!r} has dynamic non-batch axes {tuple(shape)}",
                 hint="set input_hw (--input-size HxW), or export the model with a fixed image size",
             )
         if dims[0] > 0:
-            static = tuple(dims)
-            return static, static, static
-        rest = tuple(dims[1:])
-        return (1, *rest), (self.opt, *rest), (self.max_batch, *rest)
+            return tuple(low), tuple(dims), tuple(dims)
+        return (1, *low[1:]), (self.opt, *dims[1:]), (self.max_batch, *dims[1:])
 
 
-def for_model(options: BuildOptions, input_hw: tuple[int, int], static_batch: int | None) -> BuildOptions:
+def for_model(
+    options: BuildOptions,
+    input_hw: tuple[int, int],
+    static_batch: int | None,
+    min_hw: tuple[int, int] | None = None,
+) -> BuildOptions:
     """The options actually used for a model: its image size always (so every caller, the CLI
-    and the backend alike, computes the same cache key) and its fixed batch, if it has one."""
+    and the backend alike, computes the same cache key), its fixed batch, if it has one, and
+    the smallest image size a rect model is run at (``min_hw``)."""
     if static_batch is not None:
-        return options.replace(input_hw=tuple(input_hw), max_batch=static_batch, opt_batch=None)
-    return options.replace(input_hw=tuple(input_hw))
+        return options.replace(input_hw=tuple(input_hw), min_hw=min_hw, max_batch=static_batch, opt_batch=None)
+    return options.replace(input_hw=tuple(input_hw), min_hw=min_hw)
 
 
 def fp16_strategy(major: int, has_fp16_flag: bool) -> str:
