@@ -47,6 +47,7 @@ OURS = {
     "opt",
     "precision",  # BuildOptions
     "release",  # CudaContext.release
+    "stride",  # ModelSpec.stride
     "value",  # CacheResult.value
     "DEBUG",
     "CRITICAL",  # logging levels

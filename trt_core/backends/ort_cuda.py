@@ -173,7 +173,7 @@ class OrtCudaBackend:
         session's input shape changes (measured on an H100, even for shapes it has seen), so
         each session only ever sees one shape (sizes are few: see trt_core.batching)."""
         sessions = slot.state["sessions"]
-        key = (n, *slot.tensors[self._spec.input.name].shape[2:])
+        key: Any = (n, *slot.tensors[self._spec.input.name].shape[2:]) if self._rect else n
         if key not in sessions:
             session = self._session(slot.stream.handle)
             binding = session.io_binding()
