@@ -49,7 +49,8 @@ def tensor_hw(variant: str, image: np.ndarray) -> tuple[int, int]:
     if not VARIANTS[variant].dynamic:
         return (64, 64)
     r = min(64 / image.shape[0], 64 / image.shape[1])
-    return tuple(-(-round(side * r) // 32) * 32 for side in image.shape[:2])  # type: ignore[return-value]
+    h, w = (-(-round(side * r) // 32) * 32 for side in image.shape[:2])
+    return h, w
 
 
 def ultralytics_scale_boxes(xyxy: np.ndarray, input_hw: tuple[int, int], image_hw: tuple[int, int]) -> np.ndarray:
