@@ -34,6 +34,8 @@ def test_defaults_and_key_fields() -> None:
         ({"max_batch": 4, "opt_batch": 0}, "opt_batch"),
         ({"workspace_mib": 0}, "workspace"),
         ({"optimization_level": 6}, "optimization_level"),
+        ({"min_hw": (32, 32)}, "min_hw"),
+        ({"input_hw": (64, 64), "min_hw": (32, 96)}, "min_hw"),
     ],
 )
 def test_validation(kwargs: dict[str, object], match: str) -> None:
@@ -81,3 +83,13 @@ def test_for_model_is_what_cli_and_backend_share() -> None:
     # the same request, whoever makes it, gives the same key fields
     again = for_model(BuildOptions(precision="fp16", opt_batch=4, max_batch=16), (416, 416), None)
     assert again.key_fields() == dynamic.key_fields()
+
+
+def test_rect_profile_spans_min_hw_to_input_hw() -> None:
+    o = BuildOptions(max_batch=8, opt_batch=2, input_hw=(640, 640), min_hw=(32, 32))
+    assert o.profile("images", (-1, 3, -1, -1)) == ((1, 3, 32, 32), (2, 3, 640, 640), (8, 3, 640, 640))
+    assert o.profile("images", (4, 3, -1, -1)) == ((4, 3, 32, 32), (4, 3, 640, 640), (4, 3, 640, 640))
+    assert o.key_fields()["min_hw"] == [32, 32]
+    # engines of models without rect keep the cache key they had
+    assert "min_hw" not in for_model(BuildOptions(max_batch=8), (640, 640), None).key_fields()
+    assert for_model(BuildOptions(max_batch=8), (640, 640), 1, (32, 64)).min_hw == (32, 64)
