@@ -229,9 +229,12 @@ class ModelSpec:
                 ultralytics=export is not None and export.origin == "ultralytics",
             )
         )
-        # Ultralytics' predictor letterboxes "rect" (pads to a multiple of the stride) only
-        # for models whose input height and width are dynamic (exported with dynamic=True)
+        # Ultralytics' predictor letterboxes "rect" (pads to a multiple of the stride) for
+        # ONNX models it calls dynamic: a symbolic batch axis on the first output, which its
+        # exporter writes only with dynamic=True, and then with dynamic input H/W too (required
+        # here as well: a rect tensor could not run otherwise)
         dynamic_hw = len(input_desc.shape) == 4 and min(input_desc.shape[2:]) < 1
+        rect = dynamic_hw and bool(outputs) and bool(outputs[0].shape) and outputs[0].shape[0] < 1
         size = overrides.pop("input_size", None) or meta.get("input_size")
         if size is not None:
             h, w = _pair(size)
@@ -256,7 +259,7 @@ class ModelSpec:
             conventions.update(metadata.ULTRALYTICS_PREPROCESS)
             fields["preset"] = "ultralytics" if export.origin == "ultralytics" else "ultralytics-yolov5"
             fields["stride"] = export.stride or 32
-            fields["rect"] = dynamic_hw and export.origin == "ultralytics"
+            fields["rect"] = rect and export.origin == "ultralytics"
         fields.update({key: meta.get(key, default) for key, default in conventions.items()})
         if fmt == "yolov3":
             anchors, masks = layouts.default_anchors(len(outputs))

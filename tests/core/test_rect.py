@@ -23,6 +23,7 @@ from tests.models import ultralytics_like_model
 from trt_core import Detector
 from trt_core.boxes import batched_nms
 from trt_core.detections import Detections
+from trt_core.spec import ModelSpec
 
 IMGSZ, STRIDE, CONF, IOU = 640, 32, 0.25, 0.7
 
@@ -131,6 +132,13 @@ def test_the_spec_says_rect_only_for_dynamic_height_and_width(model_path: Path, 
     fixed_hw = ultralytics_like_model(imgsz=IMGSZ, dynamic=True)
     for axis in (2, 3):
         fixed_hw.graph.input[0].type.tensor_type.shape.dim[axis].dim_value = IMGSZ
+    # dynamic H/W but a fixed batch: Ultralytics' AutoBackend does not call it dynamic
+    # (its test is the first output's batch axis), so yolo predict letterboxes it square
+    fixed_batch = ultralytics_like_model(imgsz=IMGSZ, dynamic=True)
+    for value in (fixed_batch.graph.input[0], fixed_batch.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_value = 1
+    spec = ModelSpec.from_onnx_model(fixed_batch)
+    assert spec.static_batch == 1 and spec.input_hw == (IMGSZ, IMGSZ) and not spec.rect
     onnx.save(fixed_hw, str(tmp_path / "fixed-hw.onnx"))
     with Detector.from_onnx(tmp_path / "fixed-hw.onnx", backend="onnxruntime", device="cpu") as det:
         assert not det.spec.rect and "'dynamic': True" in next(
