@@ -20,6 +20,7 @@ import onnxruntime as ort
 import pytest
 
 from tests.models import ultralytics_like_model
+from tests.ultralytics_models import Export, build
 from trt_core import Detector
 from trt_core.boxes import batched_nms
 from trt_core.detections import Detections
@@ -123,7 +124,8 @@ def detector(model_path: Path) -> Iterator[Detector]:
 def test_the_spec_says_rect_only_for_dynamic_height_and_width(model_path: Path, tmp_path: Path) -> None:
     with Detector.from_onnx(model_path, backend="onnxruntime", device="cpu") as det:
         assert det.spec.rect and det.spec.stride == STRIDE and det.spec.input_hw == (IMGSZ, IMGSZ)
-        assert det.info["rect"] and det.decode == "host"  # a dynamic anchor count decodes on the host
+        assert det.info["rect"] and det.decode == "device"  # the anchor count, padded to 8400, decodes on it
+        assert det.spec.outputs[0].shape == (-1, 1000, 6)
     static = tmp_path / "static.onnx"
     onnx.save(ultralytics_like_model(imgsz=IMGSZ, dynamic=False), str(static))
     with Detector.from_onnx(static, backend="onnxruntime", device="cpu") as det:
@@ -214,3 +216,30 @@ def test_a_static_export_keeps_the_square_letterbox(images: dict[str, Path], tmp
             assert tensor.shape == (3, IMGSZ, IMGSZ)
             np.testing.assert_array_equal(tensor, want[..., ::-1].transpose(2, 0, 1))
             assert_same(det.detect(images[name], conf=CONF, iou=IOU), reference(model, images[name], auto=False))
+
+
+def test_host_decode_agrees(model_path: Path, model: onnx.ModelProto, images: dict[str, Path]) -> None:
+    with Detector.from_onnx(model_path, backend="onnxruntime", device="cpu", decode_topk=None) as det:
+        assert det.decode == "host" and det.spec.outputs[0].shape == (-1, 7, -1)
+        for name in ("640x480", "1920x1080", "shapes_4.jpg"):
+            assert_same(det.detect(images[name], conf=CONF, iou=IOU), reference(model, images[name], auto=True))
+
+
+@pytest.mark.parametrize(
+    "export",
+    [Export(dynamic=True), Export(dynamic=True, half=True), Export(layout="yolov5", dynamic=True)],
+    ids=["yolov8", "yolov8-half", "yolov5-legacy"],
+)
+def test_dynamic_anchor_counts_decode_on_the_device(export: Export, tmp_path: Path, sample_images: list[Path]) -> None:
+    """Every layout with a dynamic anchor axis, fp16 outputs too: padded to the count at the
+    input size, decoded on the device, the same detections as the raw heads on the host."""
+    path = build(tmp_path / "m.onnx", export)
+    size: dict[str, Any] = {"input_size": 64} if export.layout == "yolov5" else {}  # the YOLOv5 repo: no imgsz
+    results = []
+    for topk in (None, 1000):
+        with Detector.from_onnx(path, backend="onnxruntime", device="cpu", decode_topk=topk, **size) as det:
+            assert det.decode == ("device" if topk else "host")
+            results.append(det.detect_batch(sample_images, conf=0.3, iou=0.7))
+    for host, device in zip(*results, strict=True):
+        assert len(host) > 0
+        assert_same(device, host)

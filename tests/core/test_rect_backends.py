@@ -37,11 +37,13 @@ class CpuBoundBackend(OrtCudaBackend):
         return ["CPUExecutionProvider"]
 
 
-@pytest.fixture(scope="module")
-def graph(tmp_path_factory: pytest.TempPathFactory) -> PreparedGraph:
+@pytest.fixture(scope="module", params=["host", "device"])
+def graph(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> PreparedGraph:
+    """The raw heads (a dynamic anchor count: output shapes change with the input's) or
+    decoded on the device (anchors padded to their count at imgsz: fixed output shapes)."""
     path = tmp_path_factory.mktemp("rect-backends") / "m.onnx"
     onnx.save(ultralytics_like_model(imgsz=IMGSZ, dynamic=True), str(path))
-    return prepare_graph(path, ModelSpec.from_onnx(path), GraphRecipe())
+    return prepare_graph(path, ModelSpec.from_onnx(path), GraphRecipe(decode=request.param))
 
 
 def tensors(shapes: list[tuple[int, int]], seed: int = 0) -> list[np.ndarray]:
@@ -58,12 +60,15 @@ def check(got: list[list[np.ndarray]], want: list[list[np.ndarray]]) -> None:
 
 
 def test_ort_cuda_slots_run_every_shape(graph: PreparedGraph) -> None:
-    assert graph.spec.rect and graph.decode == "host"
+    assert graph.spec.rect
     shapes = [(128, 128), (96, 128), (128, 32), (96, 128), (32, 64), (96, 128), (96, 128), (96, 128), (128, 128)]
     xs = tensors(shapes)
     with OnnxRuntimeBackend(graph, device="cpu") as cpu:
         want = infer_images(cpu, xs)
-    assert {o[0].shape[-1] for o in want} == {336, 252, 84, 42}  # the anchor count follows H x W
+    if graph.decode == "host":  # the anchor count follows H x W
+        assert {o[0].shape for o in want} == {(7, 336), (7, 252), (7, 84), (7, 42)}
+    else:  # top-K of the anchors padded to their count at 128x128
+        assert {o[0].shape for o in want} == {(336, 6)}
     memory = HostMemory(eager=True)
     with CpuBoundBackend(graph, max_batch=4, num_streams=2, context=memory) as b:
         assert isinstance(b._pool, ShapedSlotPool)
@@ -79,7 +84,7 @@ def test_ort_cuda_slots_run_every_shape(graph: PreparedGraph) -> None:
         with pytest.raises(BackendError, match="takes images up to 128x128"):
             b.infer(np.zeros((1, 3, 160, 128), np.uint8))
         with pytest.raises(BackendError, match="needs more than"):
-            b._pool.reshaped(b._pool.full, {"output0": (1, 7, 10_000)})
+            b._pool.reshaped(b._pool.full, {graph.spec.outputs[0].name: (1, 10_000, 7)})
     assert len(memory.released) == len(memory.created)
 
 

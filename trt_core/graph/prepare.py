@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from trt_core.errors import ModelSpecError
+from trt_core.graph.anchors import with_static_anchors
 from trt_core.graph.recipe import GraphRecipe, PreparedGraph
 from trt_core.onnx_decode import PREFIX, with_candidates
 from trt_core.onnx_graph import ModelSource, load_model, with_uint8_input
@@ -26,8 +27,9 @@ def prepare_graph(model: ModelSource | Any, spec: ModelSpec, recipe: GraphRecipe
     proto = model if hasattr(model, "graph") else load_model(model)
     out_spec = spec
     if recipe.decode == "device":
-        try:
-            proto, out_spec = with_candidates(proto, spec, recipe.topk)
+        try:  # a dynamic anchor count (Ultralytics' dynamic=True) is padded to its count at the input size
+            static, static_spec = with_static_anchors(proto, spec)
+            proto, out_spec = with_candidates(static, static_spec, recipe.topk)
         except ModelSpecError as exc:
             logger.info("decoding on the host: %s", exc.message)
             recipe = recipe.replace(decode="host")
