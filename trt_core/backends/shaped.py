@@ -56,7 +56,7 @@ class ShapedSlotPool(SlotPool):
             if len(dims) != len(t.shape) or any(d < 1 for d in dims[1:]):
                 raise BackendError(f"tensor {name!r} cannot take shape {tuple(shape)} (declared {t.shape})")
             shaped = t.with_shape(dims)
-            if shaped.nbytes(self.max_batch) > self.plan.allocation[name]:
+            if shaped.nbytes(self.max_batch if shaped.dynamic_batch else dims[0]) > self.plan.allocation[name]:
                 raise BackendError(
                     f"tensor {name!r} at shape {tuple(shape)} needs more than the "
                     f"{self.plan.allocation[name]} bytes allocated for {t.shape}",
