@@ -24,8 +24,10 @@ class GraphRecipe:
     """The rewrites between the user's ONNX and the graph a backend runs, in this order:
 
     - ``decode="device"``: append the box decode and a ``TopK(topk)`` for the formats that
-      allow it (:mod:`trt_core.onnx_decode`); NMS then runs on the host over those
-      candidates (see :mod:`trt_core.graph`); ``"host"``: the raw heads are the outputs;
+      allow it (:mod:`trt_core.onnx_decode`; a dynamic anchor count, as Ultralytics'
+      ``dynamic=True`` exports have, is first padded to its count at the input size:
+      :mod:`trt_core.graph.anchors`); NMS then runs on the host over those candidates (see
+      :mod:`trt_core.graph`); ``"host"``: the raw heads are the outputs;
     - ``uint8_input``: prefix ``Cast(uint8 -> float) * input_scale`` (:mod:`trt_core.onnx_graph`),
       which every backend expects;
     - ``fp16``: convert the graph to fp16 with float32 I/O (:mod:`trt_core.trt.fp16`; the
