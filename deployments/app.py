@@ -117,4 +117,5 @@ def build_app(args: AppArgs) -> Application:
     ingress = _deployment(Ingress).options(
         num_replicas=stages["Ingress"].replicas, ray_actor_options=actor_options("Ingress")
     )
-    return ingress.bind(preprocess, detector, postprocess, spec, IngressSettings.from_args(args, device))
+    settings = IngressSettings.from_args(args, device, tensor_bytes=3 * spec.input_hw[0] * spec.input_hw[1])
+    return ingress.bind(preprocess, detector, postprocess, spec, settings)

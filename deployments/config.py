@@ -12,6 +12,7 @@ from trt_core.params import MAX_DET_LIMIT, DetectParams
 
 _DEFAULTS = DetectParams()
 MAX_BATCH_LIMIT = 256
+GRPC_MESSAGE_BYTES = 3_500_000  # what one call may carry by value: under gRPC's default 4 MiB limit
 
 
 class DetectorUserConfig(BaseModel):
@@ -65,6 +66,16 @@ class AppArgs(BaseModel):
         description="how Preprocess hands tensors to the Detector: Ray's object store (zero-copy on a node) "
         "or Serve's gRPC transport (by value)",
     )
+    images_per_call: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="images an Ingress replica sends down the stages in one call: the requests in flight "
+        "within call_wait_s share one call to each stage (1: a call per image)",
+    )
+    call_wait_s: float = Field(
+        0.002, ge=0.0, le=1.0, description="how long an image waits for others to share its call"
+    )
     # -- capacity: None derives each from the cluster the app is deployed on (deployments/sizing.py)
     ingress_replicas: int | None = Field(None, ge=1, description="HTTP/handle entry replicas")
     preprocess_replicas: int | None = Field(None, ge=1, description="decode + resize replicas")
@@ -115,13 +126,18 @@ class IngressSettings(BaseModel):
     body_timeout_s: float
     max_pixels: int
     max_request_pixels: int
+    images_per_call: int = 1
+    call_wait_s: float = 0.0
 
     @classmethod
-    def from_args(cls, args: AppArgs, device: str) -> IngressSettings:
-        """``device``: where the Detector runs ("gpu" or "cpu"), which sets the default images in flight."""
+    def from_args(cls, args: AppArgs, device: str, tensor_bytes: int = 0) -> IngressSettings:
+        """``device``: where the Detector runs ("gpu" or "cpu"), which sets the default images in flight;
+        ``tensor_bytes``: one model input's size, which bounds a call's images on the gRPC transport."""
         fields = {name: getattr(args, name) for name in cls.model_fields}
         if fields["max_ongoing_images"] is None:
             fields["max_ongoing_images"] = max(args.max_images_per_request, 128 if device == "gpu" else 0)
+        if args.tensor_transport == "grpc" and tensor_bytes:  # by value: within gRPC's message limit
+            fields["images_per_call"] = max(1, min(args.images_per_call, GRPC_MESSAGE_BYTES // tensor_bytes))
         return cls(**fields)
 
 

@@ -21,7 +21,7 @@ from ray import serve
 from ray.serve import metrics
 
 from deployments.config import DetectorUserConfig
-from deployments.messages import InferredImage, PreprocessedImage
+from deployments.messages import InferredImage, Outcome, PreprocessedImage
 from trt_core.batching import PaddingChoice
 from trt_core.engine import InferenceEngine
 from trt_core.errors import BackendError
@@ -30,6 +30,11 @@ from trt_core.graph import GraphRef
 logger = logging.getLogger("ray.serve")
 PROBE_AFTER_IDLE_S = 30.0
 MAX_CONCURRENT_BATCHES = 2  # one batch copies while the other computes (the runner has 2+ contexts)
+
+
+def _images(groups: list[list[PreprocessedImage]]) -> int:
+    """A Serve batch's size in images: each call brings a group of them."""
+    return sum(len(group) for group in groups)
 
 
 @serve.deployment(name="Detector", ray_actor_options={"num_cpus": 1}, max_ongoing_requests=32)
@@ -78,7 +83,7 @@ class InferDeployment:
         size = self.engine.cap(config.max_batch_size)
         if size != config.max_batch_size:
             logger.warning("max_batch_size %d capped to the engine's %d", config.max_batch_size, size)
-        batcher: Any = self.infer  # @serve.batch attaches these setters to the method
+        batcher: Any = self._infer_groups  # @serve.batch attaches these setters to the method
         if size != self.engine.max_batch_size or not self.engine.warmed:
             # on an inference thread: the loop keeps serving
             await asyncio.get_running_loop().run_in_executor(self.pool, self._warm_up, size)
@@ -86,8 +91,18 @@ class InferDeployment:
         batcher.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
         self.batch_wait_timeout_s = config.batch_wait_timeout_s
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005, max_concurrent_batches=MAX_CONCURRENT_BATCHES)
-    async def infer(self, items: list[PreprocessedImage]) -> list[InferredImage]:
+    @serve.batch(
+        max_batch_size=8,
+        batch_wait_timeout_s=0.005,
+        max_concurrent_batches=MAX_CONCURRENT_BATCHES,
+        batch_size_fn=_images,
+    )
+    async def _infer_groups(self, groups: list[list[PreprocessedImage]]) -> list[list[InferredImage]]:
+        """Calls' images batched together, up to ``max_batch_size`` images (not calls)."""
+        inferred = iter(await self._infer([item for group in groups for item in group]))
+        return [[next(inferred) for _ in group] for group in groups]
+
+    async def _infer(self, items: list[PreprocessedImage]) -> list[InferredImage]:
         start = time.perf_counter()
         try:
             tensors = [item.tensor for item in items]
@@ -111,7 +126,19 @@ class InferDeployment:
         logger.info("warmed up batch sizes %s in %.1f s", warmed, time.perf_counter() - start)
 
     async def __call__(self, item: PreprocessedImage) -> InferredImage:
-        return await self.infer(item)
+        inferred: list[InferredImage] = await self._infer_groups([item])
+        return inferred[0]
+
+    async def many(self, items: list[PreprocessedImage]) -> list[Outcome[InferredImage]]:
+        """Several images in one call: they join the batches together (in pieces of at most
+        ``max_batch_size``), and a batch's failure is the failure of each of its images."""
+        size = self.engine.max_batch_size
+        pieces = [items[i : i + size] for i in range(0, len(items), size)]
+        answers = await asyncio.gather(*(self._infer_groups(piece) for piece in pieces), return_exceptions=True)
+        outcomes: list[Outcome[InferredImage]] = []
+        for piece, answer in zip(pieces, answers):
+            outcomes.extend([answer] * len(piece) if isinstance(answer, BaseException) else answer)
+        return outcomes
 
     def describe(self) -> dict[str, Any]:
         """The inference stage's part of ``GET /model``."""

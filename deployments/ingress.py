@@ -3,8 +3,11 @@
 It parses and validates a request (typed parameters, bounded body, multipart), admits it
 or sheds it (images in flight per replica), hands each image to Preprocess — which passes
 the tensor on to a Detector replica and its output on to Postprocess — and turns the typed
-result into JSON at the edge.  Every request has a deadline; past it, or when one image of
-a multipart request fails, the request's work still queued in any stage is cancelled.
+result into JSON at the edge.  The images of the requests in flight together (within
+``call_wait_s``, up to ``images_per_call``) share one call down the stages: Serve's
+per-call work, not the images' own, is what limited a GPU node (benchmarks/README.md).
+Every request has a deadline; past it, or when one image of a multipart request fails, its
+images not yet sent are dropped (those already in a shared call finish with the others).
 
 No ``from __future__ import annotations`` here: FastAPI resolves the route signatures
 (``request: Request``) at definition time, inside Serve's class-based ingress.
@@ -26,7 +29,8 @@ from deployments.config import IngressSettings
 from deployments.errors import ErrorEnvelope, as_project_error, envelope, lost_replica
 from deployments.http import BodyLimits, images_from_request
 from deployments.kserve import OpenInferenceProtocol, router
-from deployments.messages import DetectedImage
+from deployments.kserve_grpc import OpenInferenceGRPC
+from deployments.messages import DetectedImage, Outcome, unwrap
 from deployments.openapi import (
     ANNOTATE_RESPONSES,
     DETECT_RESPONSES,
@@ -43,6 +47,7 @@ from trt_core.params import DetectParams, query_changes
 from trt_core.spec import ModelSpec
 
 HEALTH_TIMEOUT_S = 1.0
+MAX_CALLS_IN_FLIGHT = 1024  # grouped calls down the stages per replica: never the limit (admission is)
 STAGES = ("Preprocess", "Detector", "Postprocess")
 T = TypeVar("T")
 
@@ -75,7 +80,7 @@ async def _invalid(request: Request, exc: RequestValidationError) -> Response:
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=1024)
 @serve.ingress(api)
-class Ingress(OpenInferenceProtocol):
+class Ingress(OpenInferenceProtocol, OpenInferenceGRPC):
     def __init__(
         self,
         preprocess: DeploymentHandle,
@@ -96,8 +101,18 @@ class Ingress(OpenInferenceProtocol):
         )
         self.ongoing_images = 0
         self.lost_replica_at = float("-inf")
+        grouped: Any = self._through_stages  # @serve.batch attaches these setters to the method
+        grouped.set_max_batch_size(settings.images_per_call)
+        grouped.set_batch_wait_timeout_s(settings.call_wait_s)
 
     # -- the pipeline ---------------------------------------------------------------------
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002, max_concurrent_batches=MAX_CALLS_IN_FLIGHT)
+    async def _through_stages(self, items: list[tuple[Any, dict[str, Any]]]) -> list[Outcome[DetectedImage]]:
+        """The images in flight together, in one call down the stages (each keeps its own outcome)."""
+        images, changes = zip(*items)
+        detected: list[Outcome[DetectedImage]] = await self.preprocess.many.remote(list(images), list(changes))
+        return detected
+
     def _changes(self, given: dict[str, Any]) -> dict[str, Any]:
         """Validated request parameters (422 before any work starts); the rest stay the live defaults."""
         DetectParams().replace(**given).check_classes(self.spec.num_classes)
@@ -138,7 +153,7 @@ class Ingress(OpenInferenceProtocol):
         start = time.perf_counter()
 
         async def one(image: Any) -> T:
-            detected: DetectedImage = await self.preprocess.remote(image, changes)
+            detected = unwrap(await self._through_stages((image, changes)))
             return finish(detected, round((time.perf_counter() - start) * 1e3, 3))
 
         tasks = [asyncio.ensure_future(one(image)) for image in images]

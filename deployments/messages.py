@@ -5,18 +5,48 @@ Ingress -> Preprocess: the image (encoded bytes, an array or a PIL image) and th
 (uint8, a quarter of float32).  Detector -> Postprocess: :class:`InferredImage` (24 KB of
 candidates when decoding runs in the graph).  Postprocess -> Preprocess -> Ingress:
 :class:`DetectedImage`, turned into JSON only at the edge.
+
+Each hop carries a list of images (the requests an Ingress replica has in flight together:
+a Serve call costs a replica about as much CPU as decoding a small JPEG), and answers each
+image's :data:`Outcome`, so that one image's failure stays its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, Union
 
 import numpy as np
 
 from trt_core.detections import Detections
 from trt_core.preprocess import Geometry
 from trt_core.result import result_dict
+
+A = TypeVar("A")
+B = TypeVar("B")
+# One image's result in a call that carries several: its value, or the error that is its own
+Outcome = Union[A, BaseException]  # noqa: UP007 (a generic alias: Outcome[DetectedImage])
+
+
+def unwrap(outcome: Outcome[A]) -> A:
+    """The value, or raise the image's own error."""
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+async def forward(
+    outcomes: list[Outcome[A]], call: Callable[[list[int], list[A]], Awaitable[list[Outcome[B]]]]
+) -> list[Outcome[B]]:
+    """``call(indices, values)`` on the images that succeeded so far, in one call; the failed
+    ones keep their errors, in their places."""
+    ok = [i for i, outcome in enumerate(outcomes) if not isinstance(outcome, BaseException)]
+    results: list[Outcome[B]] = [o if isinstance(o, BaseException) else RuntimeError("no result") for o in outcomes]
+    if ok:
+        for i, result in zip(ok, await call(ok, [unwrap(outcomes[i]) for i in ok])):
+            results[i] = result
+    return results
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from ray import serve
 from ray.serve import metrics
 
 from deployments.config import PostprocessUserConfig
-from deployments.messages import DetectedImage, InferredImage
+from deployments.messages import DetectedImage, InferredImage, Outcome
 from trt_core.params import DetectParams
 from trt_core.postprocess import postprocess
 from trt_core.spec import ModelSpec
@@ -52,6 +52,20 @@ class Postprocess:
         """``changes``: the parameters the request set, already validated; the rest are the live defaults."""
         params = self.defaults.replace(**changes)
         return await asyncio.get_running_loop().run_in_executor(self.pool, self._run, inferred, params)
+
+    async def many(self, items: list[InferredImage], changes: list[dict[str, Any]]) -> list[Outcome[DetectedImage]]:
+        """Several images in one call (each with its request's ``changes``), run together on the pool."""
+
+        def run_all() -> list[Outcome[DetectedImage]]:
+            results: list[Outcome[DetectedImage]] = []
+            for inferred, given in zip(items, changes):
+                try:
+                    results.append(self._run(inferred, self.defaults.replace(**given)))
+                except Exception as exc:  # this image's own error (e.g. a bad class filter)
+                    results.append(exc)
+            return results
+
+        return await asyncio.get_running_loop().run_in_executor(self.pool, run_all)
 
     def defaults_dict(self) -> dict[str, Any]:
         return {"conf": self.defaults.conf, "iou": self.defaults.iou, "max_det": self.defaults.max_det}

@@ -2,14 +2,15 @@
 
 Each request's tensor goes from here straight to a Detector replica and the Detector's
 compact output straight to a Postprocess replica; only the small typed result comes back
-through the Ingress.  (With Serve's gRPC transport, handle calls pass values, so a chain
-composed in the Ingress would carry every tensor in and out of it.)  The tensor hop itself
-uses Ray's object store by default (``tensor_transport``), the other hops gRPC.  (Grouping
-the images a replica has ready into one Detector call and one Postprocess call was tried
-and measured slower on an H200 node, 368 against 422 images/s: this stage is bound by its
-own CPU, which the grouping machinery adds to; see benchmarks/README.md.)  Decoding runs on this
-replica's own threads, never on its event loop, which keeps serving the awaits of the
-requests in flight downstream.
+through the Ingress.  :meth:`Preprocess.many` takes the images an Ingress replica grouped
+into one call and sends them on in one call to each stage.  (With Serve's gRPC transport,
+handle calls pass values, so a chain composed in the Ingress would carry every tensor in
+and out of it.)  The tensor hop uses Ray's object store by default (``tensor_transport``),
+the other hops gRPC.  (Grouping in this stage instead, the images a replica had ready
+within a millisecond, was measured slower on an H200 node, 368 against 422 images/s: too
+few images met there; see benchmarks/README.md.)  Decoding runs on this replica's own
+threads, never on its event loop, which keeps serving the awaits of the requests in flight
+downstream.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ray import serve
 from ray.serve import metrics
 from ray.serve.handle import DeploymentHandle
 
-from deployments.messages import DetectedImage, InferredImage, PreprocessedImage
+from deployments.messages import DetectedImage, InferredImage, Outcome, PreprocessedImage, forward
 from trt_core.annotate import draw, encode
 from trt_core.image import load_rgb
 from trt_core.preprocess import preprocess
@@ -74,6 +75,25 @@ class Preprocess:
     async def __call__(self, image: Any, changes: dict[str, Any]) -> DetectedImage:
         prepared = await asyncio.get_running_loop().run_in_executor(self.pool, self._prepare, image)
         return await self._downstream(prepared, changes)
+
+    async def many(self, images: list[Any], changes: list[dict[str, Any]]) -> list[Outcome[DetectedImage]]:
+        """Several requests' images: one Detector call and one Postprocess call for all of them."""
+        loop = asyncio.get_running_loop()
+        prepared: list[Outcome[PreprocessedImage]] = list(
+            await asyncio.gather(
+                *(loop.run_in_executor(self.pool, self._prepare, image) for image in images), return_exceptions=True
+            )
+        )
+
+        async def infer(_: list[int], items: list[PreprocessedImage]) -> list[Outcome[InferredImage]]:
+            inferred: list[Outcome[InferredImage]] = await self.detector.many.remote(items)
+            return inferred
+
+        async def finish(ok: list[int], items: list[InferredImage]) -> list[Outcome[DetectedImage]]:
+            detected: list[Outcome[DetectedImage]] = await self.postprocess.many.remote(items, [changes[i] for i in ok])
+            return detected
+
+        return await forward(await forward(prepared, infer), finish)
 
     async def annotate(self, image: Any, changes: dict[str, Any], fmt: str) -> bytes:
         """The image with its detections drawn, encoded as ``fmt`` (decoded once, full size)."""

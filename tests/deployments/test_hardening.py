@@ -261,10 +261,11 @@ def test_sigkill_of_a_replica_gives_503_envelopes_and_the_app_recovers(served: d
     stop.set()
     for thread in threads:
         thread.join(timeout=90)
-    # In flight at the kill: 503 (the replica died under them).  Sent after it, while the stage
-    # has no replica: 503, or 504 once the request's deadline passes.  Never a 500, never internals.
+    # In flight at the kill: 503 when the call fails at once, else Serve retries it on the
+    # stage's next replica and it ends 504 once the request's deadline passes; sent after it,
+    # while the stage has no replica: the same.  Never a 500, never internals, never no answer.
     statuses = Counter(r.status_code for r in answers)
-    assert set(statuses) <= {200, 503, 504} and statuses[503] >= 1, statuses
+    assert set(statuses) <= {200, 503, 504} and statuses[503] + statuses[504] >= 1, statuses
     for response in answers:
         if response.status_code != 200:
             assert_envelope(response, response.status_code)
