@@ -25,6 +25,7 @@ from trt_core.kserve_v2 import (
     BINARY_TYPE,
     HEADER_LENGTH,
     JSON_TYPE,
+    InferRequest,
     detection_tensors,
     encode_infer_response,
     model_metadata,
@@ -130,22 +131,26 @@ class OpenInferenceProtocol:
             return v2_error(exc)
         return await self.v2_ready()
 
+    async def _detections(self, parsed: InferRequest) -> list[Detections]:
+        """The detections of every image of a decoded v2 request (HTTP or gRPC): checked, admitted, in time."""
+        if not parsed.images:
+            raise InvalidImageError("the request has no images")
+        if len(parsed.images) > self.limits.max_images:
+            raise RequestTooLargeError(f"a request may carry at most {self.limits.max_images} images")
+        images = parsed.images
+        _check_request_pixels([i for i in images if isinstance(i, bytes)], self.limits.max_pixels)
+        changes = self._changes(parsed.changes)
+
+        def keep(detected: DetectedImage, _: float) -> Detections:
+            return detected.detections
+
+        return await self._admitted(len(images), lambda: self._each(images, changes, keep))
+
     async def _infer(self, name: str, version: str, request: Request) -> Response:
         try:
             self._model(name, version)
             parsed = parse_infer_request(await read_body(request, self.limits), request.headers.get(HEADER_LENGTH))
-            if not parsed.images:
-                raise InvalidImageError("the request has no images")
-            if len(parsed.images) > self.limits.max_images:
-                raise RequestTooLargeError(f"a request may carry at most {self.limits.max_images} images")
-            images = parsed.images
-            _check_request_pixels([i for i in images if isinstance(i, bytes)], self.limits.max_pixels)
-            changes = self._changes(parsed.changes)
-
-            def keep(detected: DetectedImage, _: float) -> Detections:
-                return detected.detections
-
-            found = await self._admitted(len(images), lambda: self._each(images, changes, keep))
+            found = await self._detections(parsed)
             body, json_size = encode_infer_response(self.spec.name, detection_tensors(found), parsed, VERSION)
         except Exception as exc:
             return v2_error(exc)

@@ -32,6 +32,7 @@ def load_config(port: int, **args: Any) -> dict[str, Any]:
     """``serve_config.yaml`` bound to 127.0.0.1:``port``; capacity derived from the test cluster."""
     config = yaml.safe_load((REPO / "serve_config.yaml").read_text())
     config["http_options"] = {"host": "127.0.0.1", "port": port}
+    config["grpc_options"] = {**config.get("grpc_options", {}), "port": free_port()}
     config["proxy_location"] = "HeadOnly"
     app = config["applications"][0]
     app["args"].update(args)
@@ -43,7 +44,11 @@ def deploy(config: dict[str, Any], timeout_s: float = 120.0) -> None:
     from ray.serve.schema import ServeDeploySchema
 
     schema = ServeDeploySchema.model_validate(copy.deepcopy(config))
-    client = serve_api.serve_start(http_options=config["http_options"], proxy_location=schema.proxy_location)
+    client = serve_api.serve_start(
+        http_options=config["http_options"],
+        grpc_options=config.get("grpc_options"),
+        proxy_location=schema.proxy_location,
+    )
     client.deploy_apps(schema)
     wait_running(timeout_s)
 
