@@ -1,4 +1,5 @@
-"""Rect models on the GPU (not yet run: written for the GPU machine): an Ultralytics-style
+"""Rect models on the GPU (OrtCudaBackend run on an H200 on 2026-12-02; TensorRT is not on that
+machine, so its test skips there): an Ultralytics-style
 export with dynamic H/W, batches of changing shapes through TensorRT (optimisation profile
 from the smallest rect size to imgsz, input shape set per batch, output shapes read back,
 CUDA graphs per shape) and OrtCudaBackend (per-shape sessions), against ONNX Runtime on
@@ -37,11 +38,20 @@ def tensors(seed: int = 0) -> list[np.ndarray]:
     return [rng.integers(0, 256, (3, h, w), dtype=np.uint8) for h, w in SHAPES]
 
 
+def rows_in_order(candidates: np.ndarray) -> np.ndarray:
+    """Candidate rows sorted by value: the GPU's top-K may order tied scores differently."""
+    if candidates.ndim != 2:
+        return candidates
+    rounded = np.round(candidates, 2)
+    return candidates[np.lexsort(rounded.T[::-1])]
+
+
 def close(got: list[list[np.ndarray]], want: list[list[np.ndarray]], tol: float = 2e-2) -> None:
     assert len(got) == len(want)
     for g, w in zip(got, want):
         for a, b in zip(g, w):
             assert a.shape == b.shape
+            a, b = rows_in_order(a), rows_in_order(b)
             np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, float(np.abs(b).max())))
 
 
@@ -52,6 +62,7 @@ def want(graph: PreparedGraph) -> list[list[np.ndarray]]:
 
 
 def test_tensorrt_runs_every_rect_shape(graph: PreparedGraph, want: list[list[np.ndarray]], tmp_path: Path) -> None:
+    pytest.importorskip("tensorrt")
     from trt_core.backends.tensorrt import TensorRTBackend
 
     with TensorRTBackend.from_onnx(graph, max_batch=4, cache_dir=tmp_path, cuda_graphs=True) as b:

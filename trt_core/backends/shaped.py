@@ -6,7 +6,7 @@ rect letterbox (``ModelSpec.rect``) gives each image its own height and width, n
 than the model's input size, so those buffers hold every batch; what changes is the
 *shape* each batch is copied, bound and read back with.  :class:`ShapedSlotPool` keeps the
 buffers and, per batch, gives the slot (under its lock, until the result is collected) the
-tensors shaped for that batch: the input's from the batch itself (:meth:`ShapedSlotPool.submit`),
+tensors shaped for that batch: the input's from the batch itself (:meth:`ShapedSlotPool.batch_tensors`),
 the outputs' from the backend (:meth:`ShapedSlotPool.shape_outputs`, which it calls from its
 ``enqueue`` once it knows them: TensorRT from the execution context after
 ``set_input_shape``, ONNX Runtime from a probe run).  Every shape is checked against the
@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from trt_core.cuda.slots import Pending, Slot, SlotPool, validate_batch
-from trt_core.errors import BackendError, TrtDetectError
+from trt_core.cuda.slots import Slot, SlotPool, validate_batch
+from trt_core.errors import BackendError
 from trt_core.tensors import IOTensor
 
 
@@ -77,40 +77,8 @@ class ShapedSlotPool(SlotPool):
         """Give ``slot`` (locked, in ``enqueue``) its outputs' shapes for the current batch."""
         slot.tensors = self.reshaped(slot.tensors, shapes)
 
-    def submit(self, batch: np.ndarray) -> Pending:
-        """:meth:`SlotPool.submit` for a batch of any height and width up to the input's:
-        the slot takes the batch's tensor shapes before its input is copied."""
-        if not self.slots:
-            raise BackendError("the runner is closed")
+    def batch_tensors(self, batch: np.ndarray) -> dict[str, IOTensor]:
+        """The tensors at ``batch``'s height and width, which the slot takes before its input is copied."""
         if not isinstance(batch, np.ndarray) or batch.ndim != len(self.input.shape):
             validate_batch(batch, self.input, self.max_batch)  # raises the usual error
-        tensors = self.input_tensors((int(batch.shape[2]), int(batch.shape[3])))
-        run_n = validate_batch(batch, tensors[self.input.name], self.max_batch)
-        n = batch.shape[0]
-        slot = self.slots[next(self._next) % len(self.slots)]
-        me = threading.get_ident()
-        pending = slot.pending
-        if pending is not None and slot.owner == me:
-            pending._finish()  # this thread's own earlier batch: collect it, keep its result
-        slot.lock.acquire()
-        try:
-            slot.tensors = tensors
-            host = slot.host_view(self.input.name, run_n)
-            host[:n] = batch
-            if run_n > n:
-                host[n:] = 0
-            with self.memory.active():
-                self._enqueue(slot, run_n)
-        except Exception as exc:
-            try:  # copies already queued may still read the pinned buffer: let them finish
-                with self.memory.active():
-                    slot.stream.synchronize()
-            except Exception:
-                pass
-            slot.lock.release()
-            if isinstance(exc, TrtDetectError):
-                raise
-            raise BackendError(f"enqueueing the batch failed: {exc}") from exc
-        result = Pending(self, slot, n, run_n)
-        slot.pending, slot.owner = result, me
-        return result
+        return self.input_tensors((int(batch.shape[2]), int(batch.shape[3])))

@@ -177,8 +177,9 @@ class SlotPool:
         """Enqueue one batch on the next slot; returns before the GPU work is done."""
         if not self.slots:
             raise BackendError("the runner is closed")
-        n = validate_batch(batch, self.input, self.max_batch)
-        run_n, n = n, batch.shape[0]
+        tensors = self.batch_tensors(batch)
+        run_n = validate_batch(batch, self.input if tensors is None else tensors[self.input.name], self.max_batch)
+        n = batch.shape[0]
         slot = self.slots[next(self._next) % len(self.slots)]
         me = threading.get_ident()
         pending = slot.pending
@@ -186,6 +187,8 @@ class SlotPool:
             pending._finish()  # this thread's own earlier batch: collect it, keep its result
         slot.lock.acquire()
         try:
+            if tensors is not None:
+                slot.tensors = tensors
             host = slot.host_view(self.input.name, run_n)
             host[:n] = batch
             if run_n > n:
@@ -205,6 +208,10 @@ class SlotPool:
         result = Pending(self, slot, n, run_n)
         slot.pending, slot.owner = result, me
         return result
+
+    def batch_tensors(self, batch: np.ndarray) -> dict[str, IOTensor] | None:
+        """The tensors a slot takes for ``batch`` (``None``: the shapes it was built with)."""
+        return None
 
     def infer(self, batch: np.ndarray) -> list[np.ndarray]:
         return self.submit(batch).result()
