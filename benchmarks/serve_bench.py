@@ -8,6 +8,9 @@ In this order, on one machine, with nothing else of ours running:
    (two threads, as the Detector replica runs two batches at a time) — the ceiling of the GPU;
 2. no-op Serve app (benchmarks/noop_app.py) in the same proxy mode, with as many Ingress
    replicas as the app gets — the ceiling of Ray Serve's HTTP path on this machine;
+   with ``--noop-chain``, also the app's topology with the work taken out
+   (``noop_app.chain_app``: same stages, replicas, CPUs and transports, a model-input-sized
+   tensor through the object store, no decode and no inference) — what Serve's hops carry;
 3. the app, ``serve_config.yaml`` as shipped (capacity derived from the machine; ``--arg``
    overrides an ``args:`` entry) at 640x480 and 1920x1080 JPEG (q90), and optionally
    multipart requests of ``--multipart`` images.
@@ -246,6 +249,16 @@ def wait_healthy(url: str, timeout_s: float = 600) -> None:
     raise TimeoutError(f"{url} did not become healthy")
 
 
+def warm_until_clean(hey: str, url: str, bodies: list[bytes], concurrency: int, limit_s: float = 60) -> None:
+    """Load every replica (CUDA and cuDNN set-up, first batches) until a 3 s run has only 2xx answers."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        runs = [run_hey(hey, url, data, "image/jpeg", 3, concurrency) for data in bodies]
+        if all(set(r["statuses"]) <= {"200"} for r in runs):
+            return
+    print(f"  still not all 2xx after {limit_s:g} s of warm-up", flush=True)
+
+
 def deploy_app(args: dict[str, Any], port: int) -> None:
     import yaml
     from ray.serve._private import api as serve_api
@@ -279,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument("--in-process", action="store_true", help="also the library's Detector on the same images")
     parser.add_argument("--skip-noop", action="store_true")
+    parser.add_argument("--noop-chain", action="store_true", help="also the app's topology with no work in it")
     parser.add_argument("--out", type=Path, default=Path("bench-out"))
     opts = parser.parse_args(argv)
     app_args = parse_args(opts.arg)
@@ -330,19 +344,32 @@ def main(argv: list[str] | None = None) -> int:
         }
         print("no-op:", {k: round(v["requests_per_s_2xx"]) for k, v in report["noop"].items()}, flush=True)
         serve.delete("noop")
+    if opts.noop_chain:
+        from benchmarks.noop_app import chain_app
+
+        serve.start(http_options={"host": "0.0.0.0", "port": port})
+        stages = {name: (s.replicas, s.num_cpus) for name, s in plan.stages.items()}
+        validated = AppArgs.model_validate(app_args)
+        grouping = {"images_per_call": validated.images_per_call, "call_wait_s": validated.call_wait_s}
+        serve.run(chain_app(stages, **grouping), name="chain", route_prefix="/")
+        report["noop_chain"] = {
+            name: run_hey(opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency)
+            for name, data in images.items()
+        }
+        print("no-op chain:", {k: round(v["requests_per_s_2xx"]) for k, v in report["noop_chain"].items()}, flush=True)
+        serve.delete("chain")
     report["app"] = {}
     variants = [("", {})] + [(v.split(":", 1)[0], parse_args(v.split(":", 1)[1].split(","))) for v in opts.variant]
     for name, changes in variants:
         label = f" [{name}]" if name else ""
         deploy_app({**app_args, **changes}, port)
         wait_healthy(url + "/healthz")
-        for data in images.values():  # warm every replica's caches
-            run_hey(opts.hey, url + "/detect", data, "image/jpeg", 3, opts.concurrency)
+        warm_until_clean(opts.hey, url + "/detect", list(images.values()), opts.concurrency)
         for size, data in images.items():
             report["app"][size + label] = run_hey(
                 opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency
             )
-        if opts.multipart:
+        if opts.multipart and not name:  # the shipped config only
             for size, data in images.items():
                 body, content_type = multipart_body([data] * opts.multipart)
                 result = run_hey(
@@ -369,31 +396,35 @@ def render(report: dict[str, Any]) -> str:
         f"mode {report['mode']}, concurrency {report['concurrency']}, {report['seconds']} s per run, plan: "
         f"{report['plan']}, args {report['args']}",
         "",
-        "| run | images/s (2xx) | p50 ms | p90 ms | p99 ms | statuses | vs bare | vs no-op |",
-        "|---|---:|---:|---:|---:|---|---:|---:|",
+        "| run | images/s (2xx) | p50 ms | p90 ms | p99 ms | statuses | vs bare | vs no-op | vs no-op chain |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     if bare:
-        lines.append(f"| bare backend | {bare:.0f} | | | | | 1.00 | |")
+        lines.append(f"| bare backend | {bare:.0f} | | | | | 1.00 | | |")
     for size, rate in report.get("in_process", {}).items():
-        lines.append(f"| in-process Detector (decode included), {size} | {rate:.0f} | | | | | | |")
+        lines.append(f"| in-process Detector (decode included), {size} | {rate:.0f} | | | | | | | |")
     noop = report.get("noop", {})
-    for name, r in noop.items():
-        lines.append(
-            f"| no-op Serve app, {name} | {r['requests_per_s_2xx']:.0f} | {r['p50_ms']:.1f} | "
-            f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['statuses']} | | 1.00 |"
-        )
+    chain = report.get("noop_chain", {})
+    for label, runs, column in (("no-op Serve app", noop, "| 1.00 | |"), ("no-op chain", chain, "| | 1.00 |")):
+        for name, r in runs.items():
+            lines.append(
+                f"| {label}, {name} | {r['requests_per_s_2xx']:.0f} | {r['p50_ms']:.1f} | "
+                f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['statuses']} | {column}"
+            )
     for name, r in report["app"].items():
         rate = r.get("images_per_s_2xx", r["requests_per_s_2xx"])
         size = name.split(" ")[0]
         vs_bare = f"{rate / bare:.2f}" if bare else ""
         ceiling = noop.get(size, {}).get("requests_per_s_2xx", 0.0)
         vs_noop = f"{rate / ceiling:.2f}" if ceiling else ""
+        hops = chain.get(size, {}).get("requests_per_s_2xx", 0.0)
+        vs_chain = f"{rate / hops:.2f}" if hops else ""
         local = report.get("in_process", {}).get(size)
         if local:
             name += f" ({rate / local:.2f}x in-process)"
         lines.append(
             f"| app, {name} | {rate:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | "
-            f"{r['statuses']} | {vs_bare} | {vs_noop} |"
+            f"{r['statuses']} | {vs_bare} | {vs_noop} | {vs_chain} |"
         )
     return "\n".join(lines) + "\n"
 
