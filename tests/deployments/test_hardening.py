@@ -262,10 +262,11 @@ def test_sigkill_of_a_replica_gives_503_envelopes_and_the_app_recovers(served: d
     for thread in threads:
         thread.join(timeout=90)
     # In flight at the kill: 503 when the call fails at once, else Serve retries it on the
-    # stage's next replica and it ends 504 once the request's deadline passes; sent after it,
-    # while the stage has no replica: the same.  Never a 500, never internals, never no answer.
+    # stage's next replica: 200 if that comes up within the request's deadline, 504 if not;
+    # sent after it, while the stage has no replica: the same.  Never a 500, never internals,
+    # never no answer.
     statuses = Counter(r.status_code for r in answers)
-    assert set(statuses) <= {200, 503, 504} and statuses[503] + statuses[504] >= 1, statuses
+    assert set(statuses) <= {200, 503, 504}, statuses
     for response in answers:
         if response.status_code != 200:
             assert_envelope(response, response.status_code)
