@@ -86,7 +86,10 @@ class AppArgs(BaseModel):
     stage_cpus: float | None = Field(None, gt=0, description="CPUs per CPU-stage replica")
     # -- admission control and limits
     request_timeout_s: float = Field(
-        5.0, gt=0, le=600, description="deadline of one request; past it the caller gets 504 and its work is cancelled"
+        5.0,
+        gt=0,
+        le=600,
+        description="deadline of one request; past it the caller gets 504 and its images not yet sent are dropped",
     )
     max_ongoing_images: int | None = Field(
         None,

@@ -59,7 +59,7 @@ def as_project_error(exc: BaseException) -> TrtDetectError | None:
     if isinstance(found, UNAVAILABLE):
         return OverloadedError("a stage of the service lost a replica and is recovering", hint="retry shortly")
     if isinstance(found, asyncio.TimeoutError | TimeoutError | RequestCancelledError):
-        return DeadlineExceededError("the request did not finish within its deadline; its work was cancelled")
+        return DeadlineExceededError("the request did not finish within its deadline")
     return None
 
 

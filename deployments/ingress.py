@@ -136,7 +136,7 @@ class Ingress(OpenInferenceProtocol, OpenInferenceGRPC):
                     "a stage of the service lost a replica and is recovering", hint="retry shortly"
                 ) from None
             raise DeadlineExceededError(
-                f"the request did not finish within {self.settings.request_timeout_s:g} s; its work was cancelled"
+                f"the request did not finish within {self.settings.request_timeout_s:g} s"
             ) from None
         except Exception as exc:
             if lost_replica(exc):
