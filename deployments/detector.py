@@ -125,10 +125,6 @@ class InferDeployment:
         warmed = self.engine.warm_up(max_batch_size)
         logger.info("warmed up batch sizes %s in %.1f s", warmed, time.perf_counter() - start)
 
-    async def __call__(self, item: PreprocessedImage) -> InferredImage:
-        inferred: list[InferredImage] = await self._infer_groups([item])
-        return inferred[0]
-
     async def many(self, items: list[PreprocessedImage]) -> list[Outcome[InferredImage]]:
         """Several images in one call: they join the batches together (in pieces of at most
         ``max_batch_size``), and a batch's failure is the failure of each of its images."""

@@ -48,13 +48,9 @@ class Postprocess:
         timing = {**inferred.timing_ms, "postprocess": elapsed}
         return DetectedImage(detections, geometry.width, geometry.height, timing, inferred.batch_size)
 
-    async def __call__(self, inferred: InferredImage, changes: dict[str, Any]) -> DetectedImage:
-        """``changes``: the parameters the request set, already validated; the rest are the live defaults."""
-        params = self.defaults.replace(**changes)
-        return await asyncio.get_running_loop().run_in_executor(self.pool, self._run, inferred, params)
-
     async def many(self, items: list[InferredImage], changes: list[dict[str, Any]]) -> list[Outcome[DetectedImage]]:
-        """Several images in one call (each with its request's ``changes``), run together on the pool."""
+        """Several images in one call, run together on the pool; ``changes``: the parameters each
+        image's request set, already validated (the rest are the live defaults)."""
 
         def run_all() -> list[Outcome[DetectedImage]]:
             results: list[Outcome[DetectedImage]] = []

@@ -25,7 +25,7 @@ from ray import serve
 from ray.serve import metrics
 from ray.serve.handle import DeploymentHandle
 
-from deployments.messages import DetectedImage, InferredImage, Outcome, PreprocessedImage, forward
+from deployments.messages import DetectedImage, InferredImage, Outcome, PreprocessedImage, forward, unwrap
 from trt_core.annotate import draw, encode
 from trt_core.image import load_rgb
 from trt_core.preprocess import preprocess
@@ -67,23 +67,10 @@ class Preprocess:
         self.latency.observe(elapsed)
         return PreprocessedImage(prepared.tensor, prepared.geometry, {"preprocess": elapsed})
 
-    async def _downstream(self, prepared: PreprocessedImage, changes: dict[str, Any]) -> DetectedImage:
-        inferred: InferredImage = await self.detector.remote(prepared)
-        detected: DetectedImage = await self.postprocess.remote(inferred, changes)
-        return detected
-
-    async def __call__(self, image: Any, changes: dict[str, Any]) -> DetectedImage:
-        prepared = await asyncio.get_running_loop().run_in_executor(self.pool, self._prepare, image)
-        return await self._downstream(prepared, changes)
-
-    async def many(self, images: list[Any], changes: list[dict[str, Any]]) -> list[Outcome[DetectedImage]]:
-        """Several requests' images: one Detector call and one Postprocess call for all of them."""
-        loop = asyncio.get_running_loop()
-        prepared: list[Outcome[PreprocessedImage]] = list(
-            await asyncio.gather(
-                *(loop.run_in_executor(self.pool, self._prepare, image) for image in images), return_exceptions=True
-            )
-        )
+    async def _downstream(
+        self, prepared: list[Outcome[PreprocessedImage]], changes: list[dict[str, Any]]
+    ) -> list[Outcome[DetectedImage]]:
+        """One Detector call and one Postprocess call for the images prepared without error."""
 
         async def infer(_: list[int], items: list[PreprocessedImage]) -> list[Outcome[InferredImage]]:
             inferred: list[Outcome[InferredImage]] = await self.detector.many.remote(items)
@@ -95,11 +82,22 @@ class Preprocess:
 
         return await forward(await forward(prepared, infer), finish)
 
+    async def many(self, images: list[Any], changes: list[dict[str, Any]]) -> list[Outcome[DetectedImage]]:
+        """Several requests' images (each with its request's ``changes``), each with its own outcome."""
+        loop = asyncio.get_running_loop()
+        prepared: list[Outcome[PreprocessedImage]] = list(
+            await asyncio.gather(
+                *(loop.run_in_executor(self.pool, self._prepare, image) for image in images), return_exceptions=True
+            )
+        )
+        return await self._downstream(prepared, changes)
+
     async def annotate(self, image: Any, changes: dict[str, Any], fmt: str) -> bytes:
         """The image with its detections drawn, encoded as ``fmt`` (decoded once, full size)."""
         loop = asyncio.get_running_loop()
         rgb = await loop.run_in_executor(self.pool, lambda: load_rgb(image, max_pixels=self.max_pixels))
-        detected = await self._downstream(await loop.run_in_executor(self.pool, self._prepare, rgb), changes)
+        prepared = await loop.run_in_executor(self.pool, self._prepare, rgb)
+        detected = unwrap((await self._downstream([prepared], [changes]))[0])
         return await loop.run_in_executor(self.pool, lambda: encode(draw(rgb, detected.detections), fmt))
 
     def ping(self) -> str:
