@@ -13,7 +13,7 @@ Keys (all optional; values are strings):
 ``input_size`` ``416``, ``[416, 416]`` or ``416x416`` (H, W); Ultralytics' ``imgsz`` too
 ``letterbox``  ``true`` | ``false`` (``false``: plain resize to the input size)
 ``pad_value``  0..255, the letterbox padding grey level
-``resize``     ``bilinear`` | ``bicubic`` | ``linear`` (OpenCV INTER_LINEAR, as Ultralytics)
+``resize``     ``bilinear`` (reduced, then bilinear) | ``bicubic`` | ``linear`` (as Ultralytics)
 ``input_scale`` float multiplied into the uint8 input (default 1/255)
 =============  ==========================================================================
 

@@ -6,11 +6,13 @@ decoded at).  The resized pixels are written straight into the tensor's planes.
 
 ``ModelSpec.resize`` picks the resampling, each on the library whose convention it is:
 
-- ``"bilinear"`` (the default): Pillow's bilinear filter (antialiased when shrinking).
-  When the image is 2x the target or more, it is first reduced by integer factors while
-  it stays at least the target size: for JPEG in the DCT domain while decoding (see
-  :mod:`trt_core.image`), then with a box filter; the filter then shrinks by less than 2x,
-  so its cost no longer grows with the image.
+- ``"bilinear"`` (the default): when the image is 2x the target or more, it is first
+  reduced by integer factors while it stays at least the target size (the antialiasing):
+  for JPEG in the DCT domain while decoding (see :mod:`trt_core.image`), then with a box
+  filter; then OpenCV's bilinear (``INTER_LINEAR``) shrinks it by less than 2x, so the
+  cost stays near the decode's whatever the image's size.  (Pillow's antialiased bilinear
+  cost 3.3x a 640x480 JPEG's decode for that last step; the demo model was trained on both
+  kinds of resize, and its mAP is unchanged: benchmarks/README.md.)
 - ``"bicubic"``: Pillow's bicubic filter on the full decode: NVIDIA's ``yolov3_onnx``
   sample, bit for bit.
 - ``"linear"``: Ultralytics' ``LetterBox``: full decode (OpenCV's, for JPEG), then
@@ -38,7 +40,6 @@ from trt_core.image import DEFAULT_MAX_PIXELS, OpenedImage, open_image
 from trt_core.spec import ModelSpec
 
 Resize = Literal["bilinear", "bicubic", "linear"]
-_PILLOW_FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 
 @dataclass(frozen=True)
@@ -146,18 +147,32 @@ def fit(
 
 def _resized(opened: OpenedImage, width: int, height: int, resize: Resize) -> np.ndarray:
     """``opened`` as ``(height, width, 3)`` RGB."""
-    if resize == "linear":
-        import cv2
-
-        rgb = opened.rgb()
-        if rgb.shape[:2] == (height, width):
-            return rgb
-        return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
-    # bicubic (NVIDIA's recipe) resamples the full image; bilinear may first be reduced
-    image, (factor_x, factor_y) = opened.pil_rgb(at_least=(width, height) if resize == "bilinear" else None)
-    if image.size != (width, height):
+    if resize == "bicubic":  # NVIDIA's recipe: Pillow's filter on the full decode
+        image = opened.pil_rgb()[0]
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BICUBIC)
+        return np.asarray(image)
+    if resize == "bilinear" and (opened.width >= 2 * width or opened.height >= 2 * height):
+        reduced, (factor_x, factor_y) = opened.pil_rgb(at_least=(width, height))
         # the region of the reduced pixels the original covers: exact even where their size
         # was rounded up (then the extra column or row is left out)
-        box = (0.0, 0.0, opened.width / factor_x, opened.height / factor_y)
-        image = image.resize((width, height), _PILLOW_FILTERS[resize], box=box)
-    return np.asarray(image)
+        return _linear(np.asarray(reduced), width, height, (opened.width / factor_x, opened.height / factor_y))
+    return _linear(opened.rgb(), width, height, None)
+
+
+def _linear(rgb: np.ndarray, width: int, height: int, region: tuple[float, float] | None) -> np.ndarray:
+    """OpenCV's bilinear (``INTER_LINEAR``) of ``rgb``'s top-left ``region`` (all of it when
+    ``None``) to ``width x height``: ``cv2.resize``, or the same sampling through
+    ``warpAffine`` when the region is not the whole array."""
+    import cv2
+
+    stored_hw = rgb.shape[:2]
+    if region is None or region == (stored_hw[1], stored_hw[0]):
+        if stored_hw == (height, width):
+            return rgb
+        return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
+    scale_x, scale_y = region[0] / width, region[1] / height
+    to_source = np.array([[scale_x, 0, scale_x / 2 - 0.5], [0, scale_y, scale_y / 2 - 0.5]])
+    return cv2.warpAffine(
+        rgb, to_source, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )

@@ -57,8 +57,9 @@ class ModelSpec:
     scale_x_y: tuple[float, ...] = ()
     letterbox: bool = True
     pad_value: int = 114
-    # bilinear/bicubic: Pillow's filters (antialiased when shrinking); linear: OpenCV's
-    # INTER_LINEAR (no antialiasing), what Ultralytics' own preprocessing does
+    # bilinear: integer-factor reductions (DCT domain, box filter), then OpenCV's INTER_LINEAR;
+    # bicubic: Pillow's filter on the full decode (NVIDIA's sample); linear: OpenCV's
+    # INTER_LINEAR of the full decode (no antialiasing), what Ultralytics' own preprocessing does
     resize: Literal["bilinear", "bicubic", "linear"] = "bilinear"
     input_scale: float = 1.0 / 255.0
     # the recipe (trt_core.presets) whose thresholds apply when the caller names none:

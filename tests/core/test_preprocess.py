@@ -222,12 +222,41 @@ def test_bilinear_stays_close_to_an_area_filter_of_the_full_image(width: int, he
 
 
 @pytest.mark.parametrize(("width", "height"), [(744, 354), (640, 480), (300, 200), (900, 1000)])
-def test_bilinear_is_pillows_filter_when_not_reduced(width: int, height: int) -> None:
-    """Below 2x the target, "bilinear" is exactly the previous path: Pillow's bilinear of the full decode."""
+def test_bilinear_is_opencvs_linear_when_not_reduced(width: int, height: int) -> None:
+    """Below 2x the target, "bilinear" is OpenCV's INTER_LINEAR of the full decode."""
     data = jpeg(photo(width, height))
     out = fit(data, (512, 512))
     g = out.geometry
     new_w, new_h = round(g.scale_x * width), round(g.scale_y * height)
-    pillow = Image.open(io.BytesIO(data)).convert("RGB").resize((new_w, new_h), Image.Resampling.BILINEAR)
+    full = imdecode(data, cv2.IMREAD_COLOR_RGB)
+    expected = cv2.resize(full, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     inside = out.tensor[:, int(g.pad_y) : int(g.pad_y) + new_h, int(g.pad_x) : int(g.pad_x) + new_w]
-    np.testing.assert_array_equal(inside, np.asarray(pillow).transpose(2, 0, 1))
+    np.testing.assert_array_equal(inside, expected.transpose(2, 0, 1))
+
+
+@pytest.mark.parametrize(("width", "height"), [(2001, 1001), (1925, 1085)])
+def test_bilinear_after_a_rounded_up_reduction_samples_the_original_region(width: int, height: int) -> None:
+    """When the reduced size was rounded up, the extra column/row is left out: the result
+    is the same as resizing the box-filtered image exactly as its region says."""
+    rgb = photo(width, height)
+    out = fit(rgb, (512, 512))
+    g = out.geometry
+    new_w, new_h = round(g.scale_x * width), round(g.scale_y * height)
+    factor_x, factor_y = width // new_w, height // new_h
+    reduced = np.asarray(Image.fromarray(rgb).reduce((factor_x, factor_y)))
+    assert reduced.shape[1] * factor_x != width or reduced.shape[0] * factor_y != height  # rounded up
+    sx, sy = width / factor_x / new_w, height / factor_y / new_h
+    # plain sampling at the pixel centres the region maps to: x_src = (x + 0.5) * s - 0.5
+    xs, ys = (np.arange(new_w) + 0.5) * sx - 0.5, (np.arange(new_h) + 0.5) * sy - 0.5
+    x0, y0 = (
+        np.clip(np.floor(xs).astype(int), 0, reduced.shape[1] - 1),
+        np.clip(np.floor(ys).astype(int), 0, reduced.shape[0] - 1),
+    )
+    x1, y1 = np.minimum(x0 + 1, reduced.shape[1] - 1), np.minimum(y0 + 1, reduced.shape[0] - 1)
+    wx, wy = np.clip(xs - x0, 0, 1)[None, :, None], np.clip(ys - y0, 0, 1)[:, None, None]
+    r = reduced.astype(np.float64)
+    top = r[y0][:, x0] * (1 - wx) + r[y0][:, x1] * wx
+    bottom = r[y1][:, x0] * (1 - wx) + r[y1][:, x1] * wx
+    expected = top * (1 - wy) + bottom * wy
+    inside = out.tensor[:, int(g.pad_y) : int(g.pad_y) + new_h, int(g.pad_x) : int(g.pad_x) + new_w]
+    assert np.abs(inside.astype(np.float64) - expected.transpose(2, 0, 1)).max() <= 1.5
