@@ -8,10 +8,16 @@ replica sees at most log2(B)+1 shapes, all of which :func:`warm_up` runs at star
 
 Tensors of different shapes (Ultralytics' rect letterbox gives each image its own) are
 grouped by shape, each group batched on its own; results come back in the callers' order.
+
+Each batch is assembled in one copy, in a buffer the calling thread reuses (its pages
+already mapped): a fresh ``np.stack`` plus a ``np.concatenate`` of the padding cost a
+replica's inference thread 5 ms of held GIL for a padded batch of eight 512x512 images.
+Backends copy the batch into their own (pinned) memory before ``infer`` returns.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Literal, cast, get_args
 
@@ -25,6 +31,7 @@ BatchPadding = Literal["none", "pow2", "max"]
 PADDINGS: tuple[BatchPadding, ...] = get_args(BatchPadding)
 #: what a caller may ask for (``"auto"``: :func:`resolve_padding` picks)
 PaddingChoice = Literal["auto", "none", "pow2", "max"]
+_reused = threading.local()
 
 
 def resolve_padding(padding: str, backend: Backend) -> BatchPadding:
@@ -69,10 +76,7 @@ def infer_images(
     for indices in shape_groups(tensors):
         for start in range(0, len(indices), step):
             chunk = indices[start : start + step]
-            batch = np.stack([tensors[i] for i in chunk])
-            size = run_size(len(chunk), step, chosen)
-            if size > len(chunk):
-                batch = np.concatenate([batch, np.zeros((size - len(chunk), *batch.shape[1:]), batch.dtype)])
+            batch = _stacked([tensors[i] for i in chunk], run_size(len(chunk), step, chosen))
             outputs = backend.infer(batch)
             for out in outputs:
                 if out.shape[0] < len(chunk):
@@ -80,6 +84,20 @@ def infer_images(
             for row, i in enumerate(chunk):
                 results[i] = [out[row] for out in outputs]
     return [r for r in results if r is not None]
+
+
+def _stacked(images: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """``images`` (one shape and dtype) then zeros up to ``size`` rows, in this thread's
+    reused buffer: valid until the thread's next batch."""
+    first = images[0]
+    nbytes = size * first.nbytes
+    buffer: np.ndarray | None = getattr(_reused, "buffer", None)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = _reused.buffer = np.empty(nbytes, np.uint8)
+    batch = buffer[:nbytes].view(first.dtype).reshape(size, *first.shape)
+    np.stack(images, out=batch[: len(images)])
+    batch[len(images) :] = 0
+    return batch
 
 
 def shape_groups(tensors: Sequence[np.ndarray]) -> list[list[int]]:

@@ -9,10 +9,11 @@ decoded at).  The resized pixels are written straight into the tensor's planes.
 - ``"bilinear"`` (the default): when the image is 2x the target or more, it is first
   reduced by integer factors while it stays at least the target size (the antialiasing):
   for JPEG in the DCT domain while decoding (see :mod:`trt_core.image`), then with a box
-  filter; then OpenCV's bilinear (``INTER_LINEAR``) shrinks it by less than 2x, so the
+  filter; then OpenCV's bilinear (``INTER_LINEAR``) shrinks it by less than 2x, after a
+  Gaussian blur with the variance of Pillow's antialiasing filter at that scale, so the
   cost stays near the decode's whatever the image's size.  (Pillow's antialiased bilinear
-  cost 3.3x a 640x480 JPEG's decode for that last step; the demo model was trained on both
-  kinds of resize, and its mAP is unchanged: benchmarks/README.md.)
+  cost 3.3x a 640x480 JPEG's decode for that last step; plain ``INTER_LINEAR`` without the
+  blur turned a bundled sample's 15-pixel circle into a square.)
 - ``"bicubic"``: Pillow's bicubic filter on the full decode: NVIDIA's ``yolov3_onnx``
   sample, bit for bit.
 - ``"linear"``: Ultralytics' ``LetterBox``: full decode (OpenCV's, for JPEG), then
@@ -40,6 +41,7 @@ from trt_core.image import DEFAULT_MAX_PIXELS, OpenedImage, open_image
 from trt_core.spec import ModelSpec
 
 Resize = Literal["bilinear", "bicubic", "linear"]
+_SQRT6 = 6**0.5
 
 
 @dataclass(frozen=True)
@@ -156,22 +158,32 @@ def _resized(opened: OpenedImage, width: int, height: int, resize: Resize) -> np
         reduced, (factor_x, factor_y) = opened.pil_rgb(at_least=(width, height))
         # the region of the reduced pixels the original covers: exact even where their size
         # was rounded up (then the extra column or row is left out)
-        return _linear(np.asarray(reduced), width, height, (opened.width / factor_x, opened.height / factor_y))
-    return _linear(opened.rgb(), width, height, None)
+        region = (opened.width / factor_x, opened.height / factor_y)
+        return _linear(np.asarray(reduced), width, height, region, antialias=True)
+    return _linear(opened.rgb(), width, height, None, antialias=resize == "bilinear")
 
 
-def _linear(rgb: np.ndarray, width: int, height: int, region: tuple[float, float] | None) -> np.ndarray:
+def _linear(
+    rgb: np.ndarray, width: int, height: int, region: tuple[float, float] | None, *, antialias: bool
+) -> np.ndarray:
     """OpenCV's bilinear (``INTER_LINEAR``) of ``rgb``'s top-left ``region`` (all of it when
     ``None``) to ``width x height``: ``cv2.resize``, or the same sampling through
-    ``warpAffine`` when the region is not the whole array."""
+    ``warpAffine`` when the region is not the whole array.  With ``antialias``, an axis
+    shrunk by ``s`` is first blurred by the Gaussian of Pillow's bilinear filter's variance
+    there (a triangle of half-width ``s``: sigma ``s / sqrt(6)``)."""
     import cv2
 
     stored_hw = rgb.shape[:2]
-    if region is None or region == (stored_hw[1], stored_hw[0]):
-        if stored_hw == (height, width):
-            return rgb
+    full = region is None or region == (stored_hw[1], stored_hw[0])
+    span_w, span_h = (stored_hw[1], stored_hw[0]) if region is None else region
+    scale_x, scale_y = span_w / width, span_h / height
+    if full and stored_hw == (height, width):
+        return rgb
+    if antialias and max(scale_x, scale_y) > 1:
+        sigmas = [max(scale / _SQRT6 if scale > 1 else 0.0, 1e-6) for scale in (scale_x, scale_y)]
+        rgb = cv2.GaussianBlur(rgb, (0, 0), sigmaX=sigmas[0], sigmaY=sigmas[1])
+    if full:
         return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
-    scale_x, scale_y = region[0] / width, region[1] / height
     to_source = np.array([[scale_x, 0, scale_x / 2 - 0.5], [0, scale_y, scale_y / 2 - 0.5]])
     return cv2.warpAffine(
         rgb, to_source, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
