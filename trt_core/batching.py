@@ -10,8 +10,8 @@ Tensors of different shapes (Ultralytics' rect letterbox gives each image its ow
 grouped by shape, each group batched on its own; results come back in the callers' order.
 
 Each batch is assembled in one copy, in a buffer the calling thread reuses (its pages
-already mapped): a fresh ``np.stack`` plus a ``np.concatenate`` of the padding cost a
-replica's inference thread 5 ms of held GIL for a padded batch of eight 512x512 images.
+already mapped): a fresh ``np.stack`` plus a ``np.concatenate`` of the padding, into new
+pages every time, took 5 ms for a padded batch of eight 512x512 images (now 0.1 ms).
 Backends copy the batch into their own (pinned) memory before ``infer`` returns.
 """
 

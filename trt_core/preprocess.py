@@ -180,11 +180,16 @@ def _linear(
     if full and stored_hw == (height, width):
         return rgb
     if antialias and max(scale_x, scale_y) > 1:
-        sigmas = [max(scale / _SQRT6 if scale > 1 else 0.0, 1e-6) for scale in (scale_x, scale_y)]
-        rgb = cv2.GaussianBlur(rgb, (0, 0), sigmaX=sigmas[0], sigmaY=sigmas[1])
+        rgb = cv2.GaussianBlur(rgb, (0, 0), sigmaX=_antialias_sigma(scale_x), sigmaY=_antialias_sigma(scale_y))
     if full:
         return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
     to_source = np.array([[scale_x, 0, scale_x / 2 - 0.5], [0, scale_y, scale_y / 2 - 0.5]])
     return cv2.warpAffine(
         rgb, to_source, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )
+
+
+def _antialias_sigma(scale: float) -> float:
+    """The blur before shrinking an axis by ``scale``; a tiny one (a 1-tap kernel) for an
+    axis not shrunk, since OpenCV reads a zero sigma as "the other axis's"."""
+    return scale / _SQRT6 if scale > 1 else 1e-6
