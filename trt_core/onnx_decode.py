@@ -30,6 +30,7 @@ import numpy as np
 
 from trt_core.decoders import EXP_CLIP
 from trt_core.errors import ModelSpecError
+from trt_core.onnx_graph import GraphBuilder
 from trt_core.spec import ModelSpec, TensorDesc
 
 CANDIDATES = "candidates"
@@ -71,29 +72,11 @@ def check_decodable(model: Any, spec: ModelSpec) -> None:
         raise ModelSpecError(f"on-device decoding needs one static {spec.format} output with {expected} values a box")
 
 
-class _Builder:
-    """Appends nodes and constants, every name prefixed."""
+class _Builder(GraphBuilder):
+    """The shared builder under this module's prefix, plus the decode's candidate rows."""
 
     def __init__(self) -> None:
-        self.nodes: list[Any] = []
-        self.inits: list[Any] = []
-
-    def const(self, name: str, value: np.ndarray) -> str:
-        from onnx import numpy_helper
-
-        self.inits.append(numpy_helper.from_array(np.asarray(value), PREFIX + name))
-        return PREFIX + name
-
-    def node(self, op: str, inputs: list[str], name: str, outputs: int = 1, **attrs: Any) -> str:
-        from onnx import helper
-
-        names = [PREFIX + name] if outputs == 1 else [f"{PREFIX}{name}_{i}" for i in range(outputs)]
-        self.nodes.append(helper.make_node(op, inputs, names, name=PREFIX + name, **attrs))
-        return names[0]
-
-    def slice(self, x: str, start: int, end: int, axis: int, name: str) -> str:
-        bounds = [self.const(name + "_s", np.array([start])), self.const(name + "_e", np.array([end]))]
-        return self.node("Slice", [x, *bounds, self.const(name + "_ax", np.array([axis]))], name)
+        super().__init__(PREFIX)
 
     def rows(self, xy: str, wh: str, scores: str, p: str) -> str:
         """``(N, M, 6)`` rows from centres, sizes and ``(N, M, C)`` class scores."""
@@ -177,11 +160,10 @@ def with_candidates(model: Any, spec: ModelSpec, topk: int = DEFAULT_TOPK) -> tu
         f"{PREFIX}topk_1",
     )
     index = b.node("Unsqueeze", [top_index, b.const("unsq_axes", np.array([2]))], "index")
-    b.nodes.append(helper.make_node("GatherND", [allc, index], [CANDIDATES], name=PREFIX + "gather", batch_dims=1))
+    b.node("GatherND", [allc, index], "gather", output=CANDIDATES, batch_dims=1)
 
     graph = out.graph
-    graph.node.extend(b.nodes)
-    graph.initializer.extend(b.inits)
+    b.append_to(graph)
     del graph.output[:]
     batch = spec.input.shape[0] if spec.input.shape[0] > 0 else "N"
     graph.output.append(helper.make_tensor_value_info(CANDIDATES, onnx.TensorProto.FLOAT, [batch, k, 6]))

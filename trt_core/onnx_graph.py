@@ -3,6 +3,8 @@
 ``with_uint8_input`` prefixes the graph with ``Cast(uint8 -> float) * scale`` so that the
 backend receives compact uint8 NCHW tensors and normalisation runs on the device, inside
 the engine / session, fused with the first convolution where the runtime can.
+:class:`GraphBuilder` collects the nodes and constants a rewrite appends, all under one
+name prefix (the on-device decode's, the static anchor padding's).
 """
 
 from __future__ import annotations
@@ -11,7 +13,46 @@ import os
 from pathlib import Path
 from typing import Any, Union
 
+import numpy as np
+
 from trt_core.errors import ModelLoadError, ModelSpecError
+
+
+class GraphBuilder:
+    """Nodes and initialisers to append to a graph, every name starting with ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.inits.append(numpy_helper.from_array(np.asarray(value), self.prefix + name))
+        return self.prefix + name
+
+    def node(
+        self, op: str, inputs: list[str], name: str, outputs: int = 1, output: str | None = None, **attrs: Any
+    ) -> str:
+        """Append ``op``; its first output's name (``output``, for a single output named
+        as the graph needs it, else the prefixed ``name``, numbered when there are several)."""
+        from onnx import helper
+
+        if output is not None:
+            names = [output]
+        else:
+            names = [self.prefix + name] if outputs == 1 else [f"{self.prefix}{name}_{i}" for i in range(outputs)]
+        self.nodes.append(helper.make_node(op, inputs, names, name=self.prefix + name, **attrs))
+        return names[0]
+
+    def slice(self, x: str, start: int, end: int, axis: int, name: str) -> str:
+        bounds = [self.const(name + "_s", np.array([start])), self.const(name + "_e", np.array([end]))]
+        return self.node("Slice", [x, *bounds, self.const(name + "_ax", np.array([axis]))], name)
+
+    def append_to(self, graph: Any) -> None:
+        graph.node.extend(self.nodes)
+        graph.initializer.extend(self.inits)
 
 
 def with_uint8_input(model: Any, *, scale: float = 1.0 / 255.0) -> Any:

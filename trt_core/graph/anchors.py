@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from trt_core.errors import ModelSpecError
+from trt_core.onnx_graph import GraphBuilder
 from trt_core.spec import ModelSpec
 
 PREFIX = "anchors_"  # every node and initialiser added here starts with it
@@ -51,7 +52,6 @@ def with_static_anchors(model: Any, spec: ModelSpec) -> tuple[Any, ModelSpec]:
     """``model`` (a copy) and ``spec`` with a dynamic anchor axis padded to its count at the
     input size; both unchanged (the same objects) when there is none."""
     import onnx
-    from onnx import helper, numpy_helper
 
     axis = dynamic_anchor_axis(spec)
     if axis is None:
@@ -66,22 +66,18 @@ def with_static_anchors(model: Any, spec: ModelSpec) -> tuple[Any, ModelSpec]:
         existing.output[:] = [raw if name == desc.name else name for name in existing.output]
         existing.input[:] = [raw if name == desc.name else name for name in existing.input]
 
-    def const(name: str, value: np.ndarray) -> str:
-        graph.initializer.append(numpy_helper.from_array(value, PREFIX + name))
-        return PREFIX + name
-
-    def node(op: str, inputs: list[str], name: str, output: str | None = None, **attrs: Any) -> str:
-        graph.node.append(helper.make_node(op, inputs, [output or PREFIX + name], name=PREFIX + name, **attrs))
-        return output or PREFIX + name
-
+    b = GraphBuilder(PREFIX)
     fixed = [1, 1, 1]
     fixed[3 - axis], fixed[axis] = desc.shape[3 - axis], count
-    batch = node("Slice", [node("Shape", [raw], "shape"), const("b0", np.array([0])), const("b1", np.array([1]))], "n")
-    target = node("Concat", [batch, const("rest", np.array(fixed[1:], np.int64))], "target", axis=0)
-    zeros = node("Expand", [const("zero", np.zeros((1, 1, 1), np.dtype(desc.dtype))), target], "zeros")
-    padded = node("Concat", [raw, zeros], "padded", axis=axis)
-    bounds = [const("s", np.array([0])), const("e", np.array([count])), const("ax", np.array([axis]))]
-    node("Slice", [padded, *bounds], "slice", output=desc.name)
+    batch = b.node(
+        "Slice", [b.node("Shape", [raw], "shape"), b.const("b0", np.array([0])), b.const("b1", np.array([1]))], "n"
+    )
+    target = b.node("Concat", [batch, b.const("rest", np.array(fixed[1:], np.int64))], "target", axis=0)
+    zeros = b.node("Expand", [b.const("zero", np.zeros((1, 1, 1), np.dtype(desc.dtype))), target], "zeros")
+    padded = b.node("Concat", [raw, zeros], "padded", axis=axis)
+    bounds = [b.const("s", np.array([0])), b.const("e", np.array([count])), b.const("ax", np.array([axis]))]
+    b.node("Slice", [padded, *bounds], "slice", output=desc.name)
+    b.append_to(graph)
     for value in graph.output:
         if value.name == desc.name:
             dim = value.type.tensor_type.shape.dim[axis]
