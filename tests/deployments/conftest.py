@@ -65,6 +65,15 @@ def wait_running(timeout_s: float = 120.0) -> None:
     raise TimeoutError("the app did not reach RUNNING")
 
 
+def release_driver() -> None:
+    """Detach this process from the Ray/Serve it is attached to, if any (another module, the
+    multi-node test, may have detached it already: shutting Serve down then would start a
+    fresh local Ray just to find no Serve there)."""
+    if ray.is_initialized():
+        serve.shutdown()
+        ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[None]:
     from deployments.config import HIGH_THROUGHPUT_ENV
@@ -77,8 +86,7 @@ def ray_cluster() -> Iterator[None]:
         address="local", num_cpus=4, num_gpus=0, include_dashboard=False, log_to_driver=False, configure_logging=False
     )
     yield
-    serve.shutdown()
-    ray.shutdown()
+    release_driver()
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,14 @@ import numpy as np
 import pytest
 import requests
 
-from tests.deployments.conftest import call_handle, deploy, free_port, load_config, with_deployment
+from tests.deployments.conftest import (
+    call_handle,
+    deploy,
+    free_port,
+    load_config,
+    release_driver,
+    with_deployment,
+)
 from tests.deployments.test_http import assert_matches, make_images, png
 from trt_core import Detector
 
@@ -53,13 +60,6 @@ class Topology:
 
     def role(self, node_id: str | None) -> str:
         return next((role for role, nid in self.ids.items() if nid == node_id), f"unknown:{node_id}")
-
-
-def release_driver() -> None:
-    """Detach this process from any Ray/Serve it is attached to (another module's cluster)."""
-    if ray.is_initialized():
-        serve.shutdown()
-        ray.shutdown()
 
 
 def cluster_config(port: int, model: Path) -> dict[str, Any]:
