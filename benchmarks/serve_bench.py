@@ -362,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     variants = [("", {})] + [(v.split(":", 1)[0], parse_args(v.split(":", 1)[1].split(","))) for v in opts.variant]
     for name, changes in variants:
         label = f" [{name}]" if name else ""
+        if name:  # a fresh app: an in-place update would roll replicas over during the measurement
+            serve.delete("detector")
         deploy_app({**app_args, **changes}, port)
         wait_healthy(url + "/healthz")
         warm_until_clean(opts.hey, url + "/detect", list(images.values()), opts.concurrency)

@@ -112,7 +112,15 @@ def build_app(args: AppArgs) -> Application:
             ray_actor_options=actor_options("Preprocess"),
             max_queued_requests=queued,
         )
-        .bind(spec, args.max_pixels, detector, postprocess, stages["Preprocess"].num_cpus, args.tensor_transport)
+        .bind(
+            spec,
+            args.max_pixels,
+            detector,
+            postprocess,
+            stages["Preprocess"].num_cpus,
+            args.tensor_transport,
+            args.decode_threads,
+        )
     )
     ingress = _deployment(Ingress).options(
         num_replicas=stages["Ingress"].replicas, ray_actor_options=actor_options("Ingress")

@@ -84,6 +84,13 @@ class AppArgs(BaseModel):
         None, ge=1, description="inference replicas (default: one per GPU; more than the GPUs share them)"
     )
     stage_cpus: float | None = Field(None, gt=0, description="CPUs per CPU-stage replica")
+    preprocess_threads: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="threads per Preprocess replica decoding a call's images in parallel "
+        "(None: images_per_call, one per image of a call)",
+    )
     # -- admission control and limits
     request_timeout_s: float = Field(
         5.0,
@@ -107,6 +114,12 @@ class AppArgs(BaseModel):
     max_request_pixels: int = Field(
         100_000_000, ge=1, description="total pixels of all images of one request; over it HTTP 413"
     )
+
+    @property
+    def decode_threads(self) -> int:
+        """Threads of a Preprocess replica: a call's images decode in parallel (decode and
+        resize release the GIL), on the node's idle cores when a replica's own CPU is busy."""
+        return self.preprocess_threads or self.images_per_call
 
     @model_validator(mode="after")
     def _engine_covers_batches(self) -> AppArgs:

@@ -10,7 +10,9 @@ the other hops gRPC.  (Grouping in this stage instead, the images a replica had 
 within a millisecond, was measured slower on an H200 node, 368 against 422 images/s: too
 few images met there; see benchmarks/README.md.)  Decoding runs on this replica's own
 threads, never on its event loop, which keeps serving the awaits of the requests in flight
-downstream.
+downstream; a call's images decode in parallel (one thread each by default: decode and
+resize release the GIL), so a group of eight does not wait eight decodes on one core while
+the node has idle ones (+16-18% images/s on an H200 node; benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Preprocess:
         postprocess: DeploymentHandle,
         num_cpus: float = 1.0,
         tensor_transport: str = "object_store",
+        threads: int | None = None,
     ) -> None:
         self.spec = spec
         self.max_pixels = max_pixels
@@ -49,11 +52,12 @@ class Preprocess:
         # same node, instead of being pickled through the Detector's gRPC event loop.
         self.detector = detector.options(_by_reference=tensor_transport == "object_store")
         self.postprocess = postprocess
-        threads = max(1, math.floor(num_cpus))
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="preprocess")
+        cpus = max(1, math.floor(num_cpus))
+        # a call's images decode in parallel (None: one thread per CPU of the replica)
+        self.pool = ThreadPoolExecutor(threads or cpus, thread_name_prefix="preprocess")
         import cv2
 
-        cv2.setNumThreads(threads)  # no more OpenCV threads than the replica's CPUs
+        cv2.setNumThreads(cpus)  # OpenCV's own threads within one call: no more than the replica's CPUs
         self.latency = metrics.Histogram(
             "trt_detect_preprocess_ms",
             description="Decode + letterbox time per image (ms).",

@@ -47,3 +47,9 @@ def test_a_gpu_app_on_a_cluster_without_gpus_is_named() -> None:
     plan = plan_capacity(AppArgs(device="gpu"), 8, 0)
     assert plan.use_gpu
     assert any("Detector replicas need 1 GPUs; the cluster has 0" in p for p in shortfalls(plan, 8, 0))
+
+
+def test_a_calls_images_decode_on_a_thread_each_unless_set() -> None:
+    assert AppArgs().decode_threads == AppArgs().images_per_call == 8
+    assert AppArgs(images_per_call=1).decode_threads == 1
+    assert AppArgs(images_per_call=16, preprocess_threads=3).decode_threads == 3
