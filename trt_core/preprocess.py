@@ -10,10 +10,12 @@ decoded at).  The resized pixels are written straight into the tensor's planes.
   reduced by integer factors while it stays at least the target size (the antialiasing):
   for JPEG in the DCT domain while decoding (see :mod:`trt_core.image`), then with a box
   filter; then OpenCV's bilinear (``INTER_LINEAR``) shrinks it by less than 2x, after a
-  Gaussian blur with the variance of Pillow's antialiasing filter at that scale, so the
-  cost stays near the decode's whatever the image's size.  (Pillow's antialiased bilinear
-  cost 3.3x a 640x480 JPEG's decode for that last step; plain ``INTER_LINEAR`` without the
-  blur turned a bundled sample's 15-pixel circle into a square.)
+  3-tap blur with the variance of Pillow's antialiasing filter at that scale, so the
+  cost stays near the decode's whatever the image's size.  JPEGs are decoded with
+  libjpeg-turbo's fast IDCT and chroma upsampling here (the blur follows anyway; the demo
+  model's mAP is unchanged).  (Pillow's antialiased bilinear cost 3.3x a 640x480 JPEG's
+  decode for that last step; plain ``INTER_LINEAR`` without the blur turned a bundled
+  sample's 15-pixel circle into a square.)
 - ``"bicubic"``: Pillow's bicubic filter on the full decode: NVIDIA's ``yolov3_onnx``
   sample, bit for bit.
 - ``"linear"``: Ultralytics' ``LetterBox``: full decode (OpenCV's, for JPEG), then
@@ -41,7 +43,6 @@ from trt_core.image import DEFAULT_MAX_PIXELS, OpenedImage, open_image
 from trt_core.spec import ModelSpec
 
 Resize = Literal["bilinear", "bicubic", "linear"]
-_SQRT6 = 6**0.5
 
 
 @dataclass(frozen=True)
@@ -155,12 +156,12 @@ def _resized(opened: OpenedImage, width: int, height: int, resize: Resize) -> np
             image = image.resize((width, height), Image.Resampling.BICUBIC)
         return np.asarray(image)
     if resize == "bilinear" and (opened.width >= 2 * width or opened.height >= 2 * height):
-        reduced, (factor_x, factor_y) = opened.pil_rgb(at_least=(width, height))
+        reduced, (factor_x, factor_y) = opened.reduced_rgb(at_least=(width, height), fast=True)
         # the region of the reduced pixels the original covers: exact even where their size
         # was rounded up (then the extra column or row is left out)
         region = (opened.width / factor_x, opened.height / factor_y)
-        return _linear(np.asarray(reduced), width, height, region, antialias=True)
-    return _linear(opened.rgb(), width, height, None, antialias=resize == "bilinear")
+        return _linear(reduced, width, height, region, antialias=True)
+    return _linear(opened.rgb(fast=resize == "bilinear"), width, height, None, antialias=resize == "bilinear")
 
 
 def _linear(
@@ -169,8 +170,8 @@ def _linear(
     """OpenCV's bilinear (``INTER_LINEAR``) of ``rgb``'s top-left ``region`` (all of it when
     ``None``) to ``width x height``: ``cv2.resize``, or the same sampling through
     ``warpAffine`` when the region is not the whole array.  With ``antialias``, an axis
-    shrunk by ``s`` is first blurred by the Gaussian of Pillow's bilinear filter's variance
-    there (a triangle of half-width ``s``: sigma ``s / sqrt(6)``)."""
+    shrunk by ``s`` is first blurred by a 3-tap kernel of Pillow's bilinear filter's
+    variance there (:func:`_antialias_kernel`)."""
     import cv2
 
     stored_hw = rgb.shape[:2]
@@ -180,7 +181,7 @@ def _linear(
     if full and stored_hw == (height, width):
         return rgb
     if antialias and max(scale_x, scale_y) > 1:
-        rgb = cv2.GaussianBlur(rgb, (0, 0), sigmaX=_antialias_sigma(scale_x), sigmaY=_antialias_sigma(scale_y))
+        rgb = cv2.sepFilter2D(rgb, -1, _antialias_kernel(scale_x), _antialias_kernel(scale_y))
     if full:
         return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
     to_source = np.array([[scale_x, 0, scale_x / 2 - 0.5], [0, scale_y, scale_y / 2 - 0.5]])
@@ -189,7 +190,10 @@ def _linear(
     )
 
 
-def _antialias_sigma(scale: float) -> float:
-    """The blur before shrinking an axis by ``scale``; a tiny one (a 1-tap kernel) for an
-    axis not shrunk, since OpenCV reads a zero sigma as "the other axis's"."""
-    return scale / _SQRT6 if scale > 1 else 1e-6
+def _antialias_kernel(scale: float) -> np.ndarray:
+    """The blur before shrinking an axis by ``scale`` (below 2: the callers reduce by integer
+    factors first): ``[a, 1 - 2a, a]`` with the variance ``2a`` of Pillow's bilinear filter
+    there (a triangle of half-width ``scale``: ``scale**2 / 6``); ``[0, 1, 0]`` for an axis
+    not shrunk."""
+    a = min(scale, 2.0) ** 2 / 12 if scale > 1 else 0.0
+    return np.array([a, 1 - 2 * a, a], np.float32)

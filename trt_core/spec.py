@@ -57,7 +57,7 @@ class ModelSpec:
     scale_x_y: tuple[float, ...] = ()
     letterbox: bool = True
     pad_value: int = 114
-    # bilinear: integer-factor reductions (DCT domain, box filter), a Gaussian antialias, then
+    # bilinear: integer-factor reductions (DCT domain, box filter), a 3-tap antialias, then
     # OpenCV's INTER_LINEAR;
     # bicubic: Pillow's filter on the full decode (NVIDIA's sample); linear: OpenCV's
     # INTER_LINEAR of the full decode (no antialiasing), what Ultralytics' own preprocessing does
