@@ -88,8 +88,8 @@ class AppArgs(BaseModel):
         None,
         ge=1,
         le=64,
-        description="threads per Preprocess replica decoding a call's images in parallel "
-        "(None: images_per_call, one per image of a call)",
+        description="threads per Preprocess replica decoding a call's images in parallel, at most the "
+        "node's cores (None: images_per_call, one per image of a call)",
     )
     # -- admission control and limits
     request_timeout_s: float = Field(

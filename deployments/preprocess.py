@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -53,8 +54,10 @@ class Preprocess:
         self.detector = detector.options(_by_reference=tensor_transport == "object_store")
         self.postprocess = postprocess
         cpus = max(1, math.floor(num_cpus))
-        # a call's images decode in parallel (None: one thread per CPU of the replica)
-        self.pool = ThreadPoolExecutor(threads or cpus, thread_name_prefix="preprocess")
+        # a call's images decode in parallel (None: one thread per CPU of the replica); more
+        # threads than the node has cores add no speed, only decoded images held at once
+        threads = min(threads or cpus, os.cpu_count() or 1)
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="preprocess")
         import cv2
 
         cv2.setNumThreads(cpus)  # OpenCV's own threads within one call: no more than the replica's CPUs
