@@ -119,7 +119,7 @@ def build_app(args: AppArgs) -> Application:
             postprocess,
             stages["Preprocess"].num_cpus,
             args.tensor_transport,
-            args.decode_threads,
+            args.decode_threads(plan.use_gpu),
         )
     )
     ingress = _deployment(Ingress).options(

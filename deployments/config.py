@@ -89,7 +89,7 @@ class AppArgs(BaseModel):
         ge=1,
         le=64,
         description="threads per Preprocess replica decoding a call's images in parallel, at most the "
-        "node's cores (None: images_per_call, one per image of a call)",
+        "node's cores (None: images_per_call beside a GPU, else one per CPU of the replica)",
     )
     # -- admission control and limits
     request_timeout_s: float = Field(
@@ -115,11 +115,11 @@ class AppArgs(BaseModel):
         100_000_000, ge=1, description="total pixels of all images of one request; over it HTTP 413"
     )
 
-    @property
-    def decode_threads(self) -> int:
-        """Threads of a Preprocess replica: a call's images decode in parallel (decode and
-        resize release the GIL), on the node's idle cores when a replica's own CPU is busy."""
-        return self.preprocess_threads or self.images_per_call
+    def decode_threads(self, use_gpu: bool) -> int | None:
+        """Threads of a Preprocess replica (None: one per CPU of the replica).  Beside a GPU a
+        call's images decode in parallel (decode and resize release the GIL), on the node's
+        idle cores; on a CPU-only node the Detector needs those cores itself."""
+        return self.preprocess_threads or (self.images_per_call if use_gpu else None)
 
     @model_validator(mode="after")
     def _engine_covers_batches(self) -> AppArgs:

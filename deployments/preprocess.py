@@ -10,9 +10,9 @@ the other hops gRPC.  (Grouping in this stage instead, the images a replica had 
 within a millisecond, was measured slower on an H200 node, 368 against 422 images/s: too
 few images met there; see benchmarks/README.md.)  Decoding runs on this replica's own
 threads, never on its event loop, which keeps serving the awaits of the requests in flight
-downstream; a call's images decode in parallel (one thread each by default: decode and
-resize release the GIL), so a group of eight does not wait eight decodes on one core while
-the node has idle ones (+16-18% images/s on an H200 node; benchmarks/README.md).
+downstream.  Beside a GPU a call's images decode in parallel (a thread each by default:
+decode and resize release the GIL), so a group of eight does not wait eight decodes on one
+core while the node has idle ones (+16-18% images/s on an H200 node; benchmarks/README.md).
 """
 
 from __future__ import annotations

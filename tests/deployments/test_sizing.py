@@ -49,7 +49,8 @@ def test_a_gpu_app_on_a_cluster_without_gpus_is_named() -> None:
     assert any("Detector replicas need 1 GPUs; the cluster has 0" in p for p in shortfalls(plan, 8, 0))
 
 
-def test_a_calls_images_decode_on_a_thread_each_unless_set() -> None:
-    assert AppArgs().decode_threads == AppArgs().images_per_call == 8
-    assert AppArgs(images_per_call=1).decode_threads == 1
-    assert AppArgs(images_per_call=16, preprocess_threads=3).decode_threads == 3
+def test_beside_a_gpu_a_calls_images_decode_on_a_thread_each_unless_set() -> None:
+    assert AppArgs().decode_threads(use_gpu=True) == AppArgs().images_per_call == 8
+    assert AppArgs(images_per_call=1).decode_threads(use_gpu=True) == 1
+    assert AppArgs().decode_threads(use_gpu=False) is None  # one per CPU of the replica
+    assert AppArgs(images_per_call=16, preprocess_threads=3).decode_threads(use_gpu=False) == 3
