@@ -116,9 +116,9 @@ class AppArgs(BaseModel):
     )
 
     def decode_threads(self, use_gpu: bool) -> int | None:
-        """Threads of a Preprocess replica (None: one per CPU of the replica).  Beside a GPU a
-        call's images decode in parallel (decode and resize release the GIL), on the node's
-        idle cores; on a CPU-only node the Detector needs those cores itself."""
+        """Threads of a Preprocess replica (None: one per CPU of the replica).  When the
+        Detector runs on a GPU, a call's images decode in parallel (decode and resize release
+        the GIL) on the node's idle cores; on a CPU-only cluster the Detector needs them."""
         return self.preprocess_threads or (self.images_per_call if use_gpu else None)
 
     @model_validator(mode="after")
