@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -29,6 +28,7 @@ from ray.serve import metrics
 from ray.serve.handle import DeploymentHandle
 
 from deployments.messages import DetectedImage, InferredImage, Outcome, PreprocessedImage, forward, unwrap
+from deployments.sizing import node_cpus
 from trt_core.annotate import draw, encode
 from trt_core.image import load_rgb
 from trt_core.preprocess import preprocess
@@ -56,7 +56,7 @@ class Preprocess:
         cpus = max(1, math.floor(num_cpus))
         # a call's images decode in parallel (None: one thread per CPU of the replica); more
         # threads than the node has cores add no speed, only decoded images held at once
-        threads = min(threads or cpus, os.cpu_count() or 1)
+        threads = min(threads or cpus, node_cpus())
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="preprocess")
         import cv2
 

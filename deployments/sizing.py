@@ -16,6 +16,7 @@ an outage).  It is a warning, not an error: an autoscaling cluster (KubeRay) add
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 from deployments.config import AppArgs
@@ -74,6 +75,18 @@ def plan_capacity(args: AppArgs, cluster_cpus: float, cluster_gpus: float) -> Pl
         for name in CPU_STAGES:
             stages[name] = StagePlan(explicit[name] or 1, cpus)
     return Plan(stages, use_gpu)
+
+
+def node_cpus() -> int:
+    """The CPUs Ray counts on the calling replica's node: a container's CPU limit, where
+    ``os.cpu_count()`` would give the host's."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    for info in ray.nodes():
+        if info["NodeID"] == node:
+            return max(1, int(info["Resources"].get("CPU", 1)))
+    return os.cpu_count() or 1
 
 
 def shortfalls(plan: Plan, cluster_cpus: float, cluster_gpus: float) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deployments.config import AppArgs
-from deployments.sizing import RESERVED_CPUS, Plan, plan_capacity, shortfalls
+from deployments.sizing import RESERVED_CPUS, Plan, node_cpus, plan_capacity, shortfalls
 
 
 def replicas(plan: Plan) -> dict[str, int]:
@@ -54,3 +54,10 @@ def test_beside_a_gpu_a_calls_images_decode_on_a_thread_each_unless_set() -> Non
     assert AppArgs(images_per_call=1).decode_threads(use_gpu=True) == 1
     assert AppArgs().decode_threads(use_gpu=False) is None  # one per CPU of the replica
     assert AppArgs(images_per_call=16, preprocess_threads=3).decode_threads(use_gpu=False) == 3
+
+
+def test_a_replica_sees_the_cpus_ray_gives_its_node_not_the_hosts(ray_cluster: None) -> None:
+    """A container's CPU limit, not os.cpu_count(): the session cluster declares 4 CPUs on this box."""
+    import ray
+
+    assert ray.get(ray.remote(num_cpus=0)(node_cpus).remote()) == ray.cluster_resources()["CPU"] == 4
