@@ -18,8 +18,8 @@ decoded at).  The resized pixels are written straight into the tensor's planes.
   sample's 15-pixel circle into a square.)
 - ``"bicubic"``: Pillow's bicubic filter on the full decode: NVIDIA's ``yolov3_onnx``
   sample, bit for bit.
-- ``"linear"``: Ultralytics' ``LetterBox``: full decode (OpenCV's, for JPEG), then
-  ``cv2.resize(INTER_LINEAR)`` (no antialiasing), bit for bit.
+- ``"linear"``: Ultralytics' ``LetterBox``: full decode (libjpeg-turbo's exact one for JPEG,
+  OpenCV's pixels), then ``cv2.resize(INTER_LINEAR)`` (no antialiasing), bit for bit.
 
 Letterbox rounding is Ultralytics': ``new = round(side * r)``, ``pad = (input - new) // 2``
 (the same as their ``round(d - 0.1)`` for both whole and half paddings).
