@@ -37,6 +37,15 @@ def photo(width: int, height: int, seed: int = 0) -> np.ndarray:
     return np.asarray(image)
 
 
+def pillow_variance_blur(rgb: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
+    """The reference antialias: ``[a, 1 - 2a, a]`` per axis, variance ``2a = s**2 / 6`` (Pillow's
+    bilinear triangle) where the axis shrinks by ``s``, identity where it does not."""
+    kx, ky = (
+        np.array([a, 1 - 2 * a, a], np.float32) for a in (s * s / 12 if s > 1 else 0.0 for s in (scale_x, scale_y))
+    )
+    return cv2.sepFilter2D(rgb, -1, kx, ky)
+
+
 def imdecode(data: bytes, flags: int) -> np.ndarray:
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     assert decoded is not None
@@ -234,8 +243,7 @@ def test_bilinear_is_opencvs_linear_when_not_reduced(width: int, height: int) ->
     full = simplejpeg.decode_jpeg(data, fastdct=True, fastupsample=True)
     sx, sy = width / new_w, height / new_h
     if max(sx, sy) > 1:
-        kernels = (np.array([a, 1 - 2 * a, a], np.float32) for a in (s * s / 12 if s > 1 else 0.0 for s in (sx, sy)))
-        full = cv2.sepFilter2D(full, -1, *kernels)
+        full = pillow_variance_blur(full, sx, sy)
     expected = cv2.resize(full, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     inside = out.tensor[:, int(g.pad_y) : int(g.pad_y) + new_h, int(g.pad_x) : int(g.pad_x) + new_w]
     np.testing.assert_array_equal(inside, expected.transpose(2, 0, 1))
@@ -253,8 +261,7 @@ def test_bilinear_after_a_rounded_up_reduction_samples_the_original_region(width
     reduced = np.asarray(Image.fromarray(rgb).reduce((factor_x, factor_y)))
     assert reduced.shape[1] * factor_x != width or reduced.shape[0] * factor_y != height  # rounded up
     sx, sy = width / factor_x / new_w, height / factor_y / new_h
-    kx, ky = (np.array([s * s / 12, 1 - s * s / 6, s * s / 12], np.float32) for s in (sx, sy))  # both axes shrink
-    reduced = cv2.sepFilter2D(reduced, -1, kx, ky)
+    reduced = pillow_variance_blur(reduced, sx, sy)  # both axes shrink here
     # plain sampling at the pixel centres the region maps to: x_src = (x + 0.5) * s - 0.5
     xs, ys = (np.arange(new_w) + 0.5) * sx - 0.5, (np.arange(new_h) + 0.5) * sy - 0.5
     x0, y0 = (
