@@ -96,10 +96,11 @@ def chain_app(
     stages: dict[str, tuple[int, float]],
     input_hw: tuple[int, int] = (512, 512),
     images_per_call: int = 8,
-    call_wait_s: float = 0.002,
+    call_wait_s: float = 0.005,
 ) -> Application:
     """The app's topology, ``stages`` giving each stage's ``(replicas, num_cpus)``, its requests
-    grouped into calls down the stages as the app groups them."""
+    grouped into calls down the stages as the app groups them (``serve_bench.py`` passes the
+    app's ``images_per_call`` and ``call_wait_s``; the defaults are the app's)."""
 
     def options(name: str) -> dict[str, Any]:
         replicas, cpus = stages[name]
