@@ -87,18 +87,35 @@ def _cpu_seconds() -> dict[int, tuple[str, float]]:
     return out
 
 
-def busiest_processes(delay_s: float, into: list[str], window_s: float = 2.0) -> threading.Thread:
-    """CPU use of the busiest processes over ``window_s`` from ``delay_s`` on (which stage is the limit)."""
+def _node_ticks() -> tuple[int, int, int, int]:
+    """The node's CPU ticks since boot from ``/proc/stat``: (busy, stolen by the host, all, CPUs)."""
+    lines = Path("/proc/stat").read_text().splitlines()
+    fields = [int(v) for v in lines[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    cpus = sum(1 for line in lines if line.startswith("cpu") and line[3].isdigit())
+    return user + nice + system + irq + softirq, steal, sum(fields), cpus
+
+
+def busiest_processes(
+    delay_s: float, into: list[str], node: dict[str, float], window_s: float = 2.0
+) -> threading.Thread:
+    """CPU use of the busiest processes over ``window_s`` from ``delay_s`` on (which stage is
+    the limit), and the whole node's in ``node``: busy, stolen and load-generator cores."""
 
     def measure() -> None:
         time.sleep(delay_s)
-        before = _cpu_seconds()
+        before, ticks_before = _cpu_seconds(), _node_ticks()
         time.sleep(window_s)
-        after = _cpu_seconds()
+        after, ticks_after = _cpu_seconds(), _node_ticks()
         usage = sorted(
             ((after[pid][1] - before[pid][1]) / window_s * 100, after[pid][0]) for pid in after if pid in before
         )[::-1]
         into.extend(f"{pct:5.0f}% {name}" for pct, name in usage[:24] if pct >= 1)
+        busy, steal, total, _ = (b - a for a, b in zip(ticks_before, ticks_after))
+        cores = ticks_after[3]
+        node["busy_cores"] = round(busy / max(total, 1) * cores, 2)
+        node["stolen_cores"] = round(steal / max(total, 1) * cores, 2)
+        node["load_generator_cores"] = round(sum(pct for pct, name in usage if "hey" in name.split(" ")[0]) / 100, 2)
 
     thread = threading.Thread(target=measure, daemon=True)
     thread.start()
@@ -134,6 +151,7 @@ def stage_timings(
 def run_hey(hey: str, url: str, body: bytes, content_type: str, seconds: float, concurrency: int) -> dict[str, Any]:
     """``hey`` against ``url``; throughput and percentiles of 2xx only, other outcomes counted."""
     processes: list[str] = []
+    node: dict[str, float] = {}
     samples: list[dict[str, float]] = []
     with tempfile.NamedTemporaryFile(suffix=".bin") as payload:
         payload.write(body)
@@ -154,7 +172,10 @@ def run_hey(hey: str, url: str, body: bytes, content_type: str, seconds: float, 
             "csv",
             url,
         ]
-        threads = [busiest_processes(seconds / 2, processes), stage_timings(url, body, content_type, seconds, samples)]
+        threads = [
+            busiest_processes(seconds / 2, processes, node),
+            stage_timings(url, body, content_type, seconds, samples),
+        ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
         for thread in threads:
             thread.join()
@@ -186,6 +207,7 @@ def run_hey(hey: str, url: str, body: bytes, content_type: str, seconds: float, 
         "statuses": statuses,
         "wall_s": wall,
         "busiest_processes": processes,
+        "node_cpu": node,
         "stage_ms_median": {
             key: round(float(np.median([t[key] for t in samples if key in t])), 2)
             for key in ("preprocess", "inference", "postprocess", "total")
@@ -398,20 +420,22 @@ def render(report: dict[str, Any]) -> str:
         f"mode {report['mode']}, concurrency {report['concurrency']}, {report['seconds']} s per run, plan: "
         f"{report['plan']}, args {report['args']}",
         "",
-        "| run | images/s (2xx) | p50 ms | p90 ms | p99 ms | statuses | vs bare | vs no-op | vs no-op chain |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
+        "| run | images/s (2xx) | p50 ms | p90 ms | p99 ms | statuses | vs bare | vs no-op | vs no-op chain "
+        "| CPU ms per image |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     if bare:
-        lines.append(f"| bare backend | {bare:.0f} | | | | | 1.00 | | |")
+        lines.append(f"| bare backend | {bare:.0f} | | | | | 1.00 | | | |")
     for size, rate in report.get("in_process", {}).items():
-        lines.append(f"| in-process Detector (decode included), {size} | {rate:.0f} | | | | | | | |")
+        lines.append(f"| in-process Detector (decode included), {size} | {rate:.0f} | | | | | | | | |")
     noop = report.get("noop", {})
     chain = report.get("noop_chain", {})
     for label, runs, column in (("no-op Serve app", noop, "| 1.00 | |"), ("no-op chain", chain, "| | 1.00 |")):
         for name, r in runs.items():
             lines.append(
                 f"| {label}, {name} | {r['requests_per_s_2xx']:.0f} | {r['p50_ms']:.1f} | "
-                f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['statuses']} | {column}"
+                f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['statuses']} | {column} "
+                f"{cpu_ms_per_image(r, r['requests_per_s_2xx'])} |"
             )
     for name, r in report["app"].items():
         rate = r.get("images_per_s_2xx", r["requests_per_s_2xx"])
@@ -426,9 +450,18 @@ def render(report: dict[str, Any]) -> str:
             name += f" ({rate / local:.2f}x in-process)"
         lines.append(
             f"| app, {name} | {rate:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | "
-            f"{r['statuses']} | {vs_bare} | {vs_noop} | {vs_chain} |"
+            f"{r['statuses']} | {vs_bare} | {vs_noop} | {vs_chain} | {cpu_ms_per_image(r, rate)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def cpu_ms_per_image(run: dict[str, Any], images_per_s: float) -> str:
+    """The node's busy CPU (all processes but the load generator) per image served, over the
+    run's mid-run window; empty where not measured."""
+    node = run.get("node_cpu") or {}
+    if "busy_cores" not in node or images_per_s <= 0:
+        return ""
+    return f"{(node['busy_cores'] - node['load_generator_cores']) * 1e3 / images_per_s:.1f}"
 
 
 if __name__ == "__main__":
