@@ -66,6 +66,8 @@ class OpenedImage:
         self._data = data  # the encoded bytes, when this module opened them (reduced decoding allowed)
         self._array = array
         self._orientation = orientation if orientation in _ORIENT else 1
+        # rgb() returns the caller's own array (an array image): never write into it
+        self.borrowed = array is not None
         stored: tuple[int, int] = pil.size if pil is not None else (array.shape[1], array.shape[0])  # type: ignore[union-attr]
         self._swap = self._orientation >= 5
         self.width: int = stored[1] if self._swap else stored[0]
@@ -73,7 +75,8 @@ class OpenedImage:
 
     def rgb(self, *, fast: bool = False) -> np.ndarray:
         """The full-size ``(H, W, 3)`` uint8 RGB pixels as displayed; ``fast``: JPEGs with
-        libjpeg-turbo's fast IDCT and chroma upsampling (not Pillow's pixels bit for bit)."""
+        libjpeg-turbo's fast IDCT and chroma upsampling (not Pillow's pixels bit for bit).
+        A new array on each call, except for array images (:attr:`borrowed`: the caller's own)."""
         if self._array is not None:
             return self._array
         decoded = self._decode_turbo(1, fast=fast)
