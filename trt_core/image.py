@@ -1,8 +1,9 @@
 """Turning whatever the caller has (bytes, a path, a PIL image, an array) into RGB uint8 pixels.
 
-:func:`open_image` reads only the header: the size checks (the side limit, then the pixel
-budget: the decompression-bomb guard) run *before* any pixel is decoded, and the EXIF
-orientation is known, so :attr:`OpenedImage.width`/``height`` are the size as displayed.
+:func:`open_image` reads only the header (a plain JPEG's without Pillow: :mod:`trt_core.jpeg`):
+the size checks (the side limit, then the pixel budget: the decompression-bomb guard) run
+*before* any pixel is decoded, and the EXIF orientation is known, so
+:attr:`OpenedImage.width`/``height`` are the size as displayed.
 Then :meth:`OpenedImage.rgb` decodes to a C-contiguous ``(H, W, 3)`` uint8 RGB array, and
 :meth:`OpenedImage.pil_rgb` to a Pillow image that may come reduced by integer factors
 while it stays at least a given size: JPEGs in the DCT domain (libjpeg-turbo's scaled IDCT
@@ -14,8 +15,8 @@ for libjpeg-turbo's fast IDCT and upsampling), full size or DCT-scaled, but stra
 numpy array, which saves Pillow's copy out of its own storage (and is 10-15% faster than
 OpenCV's ``imdecode`` at 640x480).  CMYK JPEGs, JPEGs that do not end with an end-of-image
 marker (truncated, or carrying trailing data) and other formats go through Pillow, whose
-errors are clear.  Unusable input raises :class:`InvalidImageError` with a
-message a person can act on; images over the limits raise :class:`ImageTooLargeError`.
+errors are clear.  Unusable input raises :class:`InvalidImageError` with a message a person
+can act on; images over the limits raise :class:`ImageTooLargeError`.
 """
 
 from __future__ import annotations
@@ -60,16 +61,17 @@ class OpenedImage:
         data: bytes | None = None,
         array: np.ndarray | None = None,
         orientation: int = 1,
+        jpeg_size: tuple[int, int] | None = None,
     ) -> None:
         self.what = what
-        self._pil = pil
+        self._pil = pil  # opened on demand when libjpeg-turbo read the header (jpeg_size)
         self._data = data  # the encoded bytes, when this module opened them (reduced decoding allowed)
         self._array = array
         self._orientation = orientation if orientation in _ORIENT else 1
-        # rgb() returns the caller's own array (an array image): never write into it
-        self.borrowed = array is not None
-        stored: tuple[int, int] = pil.size if pil is not None else (array.shape[1], array.shape[0])  # type: ignore[union-attr]
-        self._swap = self._orientation >= 5
+        self.borrowed = array is not None  # then rgb() returns the caller's own array: never write into it
+        self._turbo = jpeg_size is not None or (pil is not None and data is not None and _turbo_can_decode(pil, data))
+        stored = jpeg_size or (pil.size if pil is not None else (array.shape[1], array.shape[0]))  # type: ignore[union-attr]
+        self._stored, self._swap = stored, self._orientation >= 5
         self.width: int = stored[1] if self._swap else stored[0]
         self.height: int = stored[0] if self._swap else stored[1]
 
@@ -90,7 +92,7 @@ class OpenedImage:
         or 1/8 come from libjpeg-turbo straight into the array (the pixels of Pillow's
         ``draft``); other images, and JPEGs still 2x ``at_least`` at 1/8, go through Pillow."""
         stored = (at_least[1], at_least[0]) if self._swap else at_least
-        size = self._pil.size if self._pil is not None else (0, 0)
+        size = self._stored if self._array is None else (0, 0)
         scale = max(1, min(size[0] // stored[0], size[1] // stored[1]))
         dct = next(f for f in (8, 4, 2, 1) if scale >= f)  # Pillow's draft's choice
         decoded = self._decode_turbo(dct, fast=fast)
@@ -124,11 +126,11 @@ class OpenedImage:
     def _decode_turbo(self, dct: int, *, fast: bool) -> np.ndarray | None:
         """libjpeg-turbo's decode (``simplejpeg``) of our own JPEG at ``1/dct``, as stored;
         ``None`` where Pillow decodes it instead (see the module's docstring)."""
-        if self._data is None or self._pil is None or not _turbo_can_decode(self._pil, self._data):
+        if not self._turbo or self._data is None:
             return None
         import simplejpeg
 
-        want = (-(-self._pil.size[0] // dct), -(-self._pil.size[1] // dct))
+        want = (-(-self._stored[0] // dct), -(-self._stored[1] // dct))
         try:  # not strict: corrupt data within a complete file decodes as far as it goes, as OpenCV does
             decoded = simplejpeg.decode_jpeg(
                 self._data,
@@ -145,7 +147,9 @@ class OpenedImage:
 
     def _decode_pil(self, at_least: tuple[int, int] | None) -> tuple[Image.Image, int]:
         """Pillow's decode as stored, RGB, and the DCT scaling it used (our own JPEGs only)."""
-        assert self._pil is not None
+        if self._pil is None:
+            assert self._data is not None
+            self._pil = Image.open(io.BytesIO(self._data))
         image, factor = self._pil, 1
         if at_least is not None and self._data is not None:
             full = image.size
@@ -223,6 +227,9 @@ def array_to_rgb(array: np.ndarray, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
 def _open_bytes(data: bytes, max_pixels: int, what: str) -> OpenedImage:
     if not data:
         raise InvalidImageError(f"{what} is empty (0 bytes)")
+    opened = _open_plain_jpeg(data, max_pixels, what)
+    if opened is not None:
+        return opened
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -237,6 +244,18 @@ def _open_bytes(data: bytes, max_pixels: int, what: str) -> OpenedImage:
         except Exception as exc:
             raise InvalidImageError(f"cannot open {what}: {exc}") from None
     return _checked(image, data, max_pixels, what)
+
+
+def _open_plain_jpeg(data: bytes, max_pixels: int, what: str) -> OpenedImage | None:
+    """A plain JPEG opened without Pillow (:func:`trt_core.jpeg.read_header`); ``None`` otherwise."""
+    from trt_core.jpeg import read_header
+
+    with _decoding(what):
+        header = read_header(data)
+    if header is None:
+        return None
+    check_size(header[0], header[1], max_pixels=max_pixels, what=what)
+    return OpenedImage(what=what, data=data, orientation=header[2], jpeg_size=header[:2])
 
 
 def _checked(image: Image.Image, data: bytes | None, max_pixels: int, what: str) -> OpenedImage:

@@ -189,6 +189,44 @@ def test_every_exif_orientation_matches_pillow(orientation: int, path: str) -> N
     np.testing.assert_array_equal(out, expected)
 
 
+def move_segment_after_tables(data: bytes, marker: int) -> bytes:
+    """``data`` with its first ``marker`` segment moved to just before the frame header (SOF0)."""
+    start = data.index(bytes([0xFF, marker]))
+    end = start + 2 + int.from_bytes(data[start + 2 : start + 4], "big")
+    rest = data[:start] + data[end:]
+    sof = rest.index(b"\xff\xc0")
+    return rest[:sof] + data[start:end] + rest[sof:]
+
+
+XMP_ROTATED = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+
+
+@pytest.mark.parametrize("layout", ["exif after the tables", "icc and comment", "xmp only", "exif and xmp", "two exif"])
+def test_jpeg_header_read_agrees_with_pillows(layout: str) -> None:
+    """JPEG headers are read by libjpeg-turbo and a walk of the markers, not Pillow, where
+    that gives Pillow's answer; the orientation as ImageOps.exif_transpose applies it."""
+    image = Image.fromarray(asymmetric())
+    data = {
+        "exif after the tables": lambda: move_segment_after_tables(
+            encode(image, "JPEG", quality=95, exif=exif_bytes(6)), 0xE1
+        ),
+        "icc and comment": lambda: encode(
+            image, "JPEG", quality=95, exif=exif_bytes(3), icc_profile=b"\0" * 300, comment=b"hello"
+        ),
+        "xmp only": lambda: encode(image, "JPEG", quality=95, xmp=XMP_ROTATED),
+        "exif and xmp": lambda: encode(image, "JPEG", quality=95, exif=exif_bytes(8), xmp=XMP_ROTATED),
+        "two exif": lambda: encode(image, "JPEG", quality=95, exif=exif_bytes(5)).replace(
+            b"\xff\xdb", b"\xff\xe1\x00\x08Exif\x00\x00\xff\xdb", 1
+        ),
+    }[layout]()
+    pillow = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    expected = np.asarray(pillow.convert("RGB"))
+    assert pillow.size != (64, 48) or layout == "icc and comment"  # each turns the image (3: half a turn)
+    opened = open_image(data)
+    assert (opened.width, opened.height) == pillow.size
+    np.testing.assert_array_equal(opened.rgb(), expected)
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 @pytest.mark.parametrize(("at_least", "factor"), [((600, 400), 1), ((500, 300), 2), ((250, 150), 4), ((120, 72), 8)])
 @pytest.mark.parametrize("method", ["pil_rgb", "reduced_rgb"])
