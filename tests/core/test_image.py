@@ -198,7 +198,10 @@ def move_segment_after_tables(data: bytes, marker: int) -> bytes:
     return rest[:sof] + data[start:end] + rest[sof:]
 
 
-XMP_ROTATED = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+XMP_ROTATED = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+)
 
 
 @pytest.mark.parametrize("layout", ["exif after the tables", "icc and comment", "xmp only", "exif and xmp", "two exif"])
