@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from trt_core.errors import ImageTooLargeError, InvalidImageError
+from trt_core.jpeg import read_header
 
 DEFAULT_MAX_PIXELS = 50_000_000
 MAX_SIDE = 32_768
@@ -248,10 +249,7 @@ def _open_bytes(data: bytes, max_pixels: int, what: str) -> OpenedImage:
 
 def _open_plain_jpeg(data: bytes, max_pixels: int, what: str) -> OpenedImage | None:
     """A plain JPEG opened without Pillow (:func:`trt_core.jpeg.read_header`); ``None`` otherwise."""
-    from trt_core.jpeg import read_header
-
-    with _decoding(what):
-        header = read_header(data)
+    header = read_header(data)
     if header is None:
         return None
     check_size(header[0], header[1], max_pixels=max_pixels, what=what)

@@ -20,8 +20,8 @@ def read_header(data: bytes) -> tuple[int, int, int] | None:
     """``(width, height, EXIF orientation)`` of a complete YCbCr or grey JPEG whose pixels
     libjpeg-turbo decodes as Pillow would; ``None`` for anything else (other colour spaces,
     no end-of-image marker, a header :func:`exif_segment` leaves to Pillow, a size over
-    Pillow's decompression-bomb limit, whose warning Pillow's path reports).  Corrupt EXIF
-    raises what Pillow's ``getexif`` raises."""
+    Pillow's decompression-bomb limit, whose warning Pillow's path reports, EXIF that does not
+    parse, whose error Pillow's path reports)."""
     import simplejpeg
 
     if not (data.startswith(_SOI) and data.endswith(_EOI)):
@@ -36,9 +36,12 @@ def read_header(data: bytes) -> tuple[int, int, int] | None:
         return None
     orientation = 1
     if exif:
-        tags = Image.Exif()
-        tags.load(exif)
-        orientation = tags.get(_ORIENTATION_TAG, 1)
+        try:
+            tags = Image.Exif()
+            tags.load(exif)
+            orientation = tags.get(_ORIENTATION_TAG, 1)
+        except Exception:  # whatever Pillow's reader raises: its own path maps it to our errors
+            return None
     return width, height, orientation
 
 
@@ -49,10 +52,9 @@ def exif_segment(data: bytes) -> bytes | None:
     exif, pos = b"", 2
     while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] != _SOS[1]:
         marker, end = data[pos + 1], pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
-        segment = data[pos + 4 : end]
-        if marker == 0xE1 and (exif or not segment.startswith(b"Exif\x00\x00")):
+        if marker == 0xE1 and (exif or not data.startswith(b"Exif\x00\x00", pos + 4)):
             return None
-        if marker == 0xFF or (marker == 0xE2 and segment.startswith(b"MPF\x00")):
+        if marker == 0xFF or (marker == 0xE2 and data.startswith(b"MPF\x00", pos + 4)):
             return None
-        exif, pos = segment if marker == 0xE1 else exif, end
+        exif, pos = data[pos + 4 : end] if marker == 0xE1 else exif, end
     return exif if data[pos : pos + 2] == _SOS else None
