@@ -5,7 +5,7 @@ deployed in the same proxy mode and replica count as the real app's Ingress.
 
 ``chain_app``: the real app's topology and transports with the work taken out: Ingress ->
 Preprocess, which sends uint8 tensors of the model's input size to the Detector through
-the object store (Serve batching there, nothing run) and the Detector's small outputs to
+the object store (Serve batching there, nothing run) and outputs of the app's top-K size (24 KB an image) to
 Postprocess, then answers through the Ingress; the same replica counts and CPUs as the
 app, its requests grouped into calls down the stages as the app groups them
 (``images_per_call``).  What it serves is the most the app's hops can carry on this
@@ -46,8 +46,8 @@ app = NoopIngress.bind()
 class ChainDetector:
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005, max_concurrent_batches=2)
     async def infer(self, tensors: list[np.ndarray]) -> list[np.ndarray]:
-        # 100 candidate rows (2.4 KB): a tenth of the app's top-K output (1,000 rows, 24 KB)
-        return [np.zeros((100, 6), np.float32) for _ in tensors]
+        # the app's top-K output: 1,000 candidate rows (24 KB) an image
+        return [np.zeros((1000, 6), np.float32) for _ in tensors]
 
     async def many(self, tensors: list[np.ndarray]) -> list[np.ndarray]:
         return list(await asyncio.gather(*(self.infer(tensor) for tensor in tensors)))
