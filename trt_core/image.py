@@ -32,11 +32,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from trt_core.errors import ImageTooLargeError, InvalidImageError
-from trt_core.jpeg import read_header
+from trt_core.jpeg import EOI, ORIENTATION_TAG, read_header
 
 DEFAULT_MAX_PIXELS = 50_000_000
 MAX_SIDE = 32_768
-_ORIENTATION_TAG = 0x0112
 # EXIF orientation -> the view of the stored pixels that displays them upright (the
 # transposes of ImageOps.exif_transpose; the tests check the two agree)
 _ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
@@ -48,7 +47,6 @@ _ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
     7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
     8: lambda a: np.rot90(a, 1),
 }
-_JPEG_EOI = b"\xff\xd9"
 
 
 class OpenedImage:
@@ -259,7 +257,7 @@ def _open_plain_jpeg(data: bytes, max_pixels: int, what: str) -> OpenedImage | N
 def _checked(image: Image.Image, data: bytes | None, max_pixels: int, what: str) -> OpenedImage:
     check_size(image.width, image.height, max_pixels=max_pixels, what=what)
     with _decoding(what):  # after the size check: reading a PNG's EXIF may decode it
-        orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+        orientation = image.getexif().get(ORIENTATION_TAG, 1)
     return OpenedImage(what=what, pil=image, data=data, orientation=orientation)
 
 
@@ -294,4 +292,4 @@ def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _turbo_can_decode(image: Image.Image, data: bytes) -> bool:
-    return image.format == "JPEG" and image.mode in ("RGB", "L") and data.endswith(_JPEG_EOI)
+    return image.format == "JPEG" and image.mode in ("RGB", "L") and data.endswith(EOI)

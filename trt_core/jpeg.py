@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from PIL import Image
 
-_SOI, _EOI, _SOS = b"\xff\xd8", b"\xff\xd9", b"\xff\xda"
-_ORIENTATION_TAG = 0x0112
+_SOI, _SOS = b"\xff\xd8", b"\xff\xda"
+EOI = b"\xff\xd9"  # end of image: a complete file ends with it
+ORIENTATION_TAG = 0x0112  # the EXIF tag of the orientation
 
 
 def read_header(data: bytes) -> tuple[int, int, int] | None:
@@ -24,7 +25,7 @@ def read_header(data: bytes) -> tuple[int, int, int] | None:
     parse, whose error Pillow's path reports)."""
     import simplejpeg
 
-    if not (data.startswith(_SOI) and data.endswith(_EOI)):
+    if not (data.startswith(_SOI) and data.endswith(EOI)):
         return None
     exif = exif_segment(data)
     try:
@@ -39,7 +40,7 @@ def read_header(data: bytes) -> tuple[int, int, int] | None:
         try:
             tags = Image.Exif()
             tags.load(exif)
-            orientation = tags.get(_ORIENTATION_TAG, 1)
+            orientation = tags.get(ORIENTATION_TAG, 1)
         except Exception:  # whatever Pillow's reader raises: its own path maps it to our errors
             return None
     return width, height, orientation
