@@ -94,13 +94,13 @@ class ChainIngress:
 
 def chain_app(
     stages: dict[str, tuple[int, float]],
+    images_per_call: int,
+    call_wait_s: float,
     input_hw: tuple[int, int] = (512, 512),
-    images_per_call: int = 8,
-    call_wait_s: float = 0.005,
 ) -> Application:
     """The app's topology, ``stages`` giving each stage's ``(replicas, num_cpus)``, its requests
-    grouped into calls down the stages as the app groups them (``serve_bench.py`` passes the
-    app's ``images_per_call`` and ``call_wait_s``; the defaults are the app's)."""
+    grouped into calls down the stages as the app groups them (its ``images_per_call`` and
+    ``call_wait_s``, which ``serve_bench.py`` reads from the app's arguments)."""
 
     def options(name: str) -> dict[str, Any]:
         replicas, cpus = stages[name]
