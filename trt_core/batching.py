@@ -9,15 +9,16 @@ replica sees at most log2(B)+1 shapes, all of which :func:`warm_up` runs at star
 Tensors of different shapes (Ultralytics' rect letterbox gives each image its own) are
 grouped by shape, each group batched on its own; results come back in the callers' order.
 
-Each batch is assembled in one copy, in a buffer the calling thread reuses (its pages
-already mapped): a fresh ``np.stack`` plus a ``np.concatenate`` of the padding, into new
-pages every time, took 5 ms for a padded batch of eight 512x512 images (now 0.1 ms).
-Backends copy the batch into their own (pinned) memory before ``infer`` returns.
+A batch goes to the backend as the list of its images (the padding rows one shared zero
+image), and is assembled in one copy: straight into the backend's pinned input buffer on a
+GPU, into a buffer the calling thread reuses on the CPU (:func:`~trt_core.backends.base.stacked`).
+Stacking first and then copying into pinned memory was a third of an H200 Detector's
+inference-thread time (benchmarks/README.md).
 """
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Sequence
 from typing import Literal, cast, get_args
 
@@ -31,7 +32,6 @@ BatchPadding = Literal["none", "pow2", "max"]
 PADDINGS: tuple[BatchPadding, ...] = get_args(BatchPadding)
 #: what a caller may ask for (``"auto"``: :func:`resolve_padding` picks)
 PaddingChoice = Literal["auto", "none", "pow2", "max"]
-_reused = threading.local()
 
 
 def resolve_padding(padding: str, backend: Backend) -> BatchPadding:
@@ -76,8 +76,7 @@ def infer_images(
     for indices in shape_groups(tensors):
         for start in range(0, len(indices), step):
             chunk = indices[start : start + step]
-            batch = _stacked([tensors[i] for i in chunk], run_size(len(chunk), step, chosen))
-            outputs = backend.infer(batch)
+            outputs = backend.infer(_padded([tensors[i] for i in chunk], run_size(len(chunk), step, chosen)))
             for out in outputs:
                 if out.shape[0] < len(chunk):
                     raise BackendError(f"backend returned {out.shape[0]} results for a batch of {len(chunk)}")
@@ -86,18 +85,17 @@ def infer_images(
     return [r for r in results if r is not None]
 
 
-def _stacked(images: Sequence[np.ndarray], size: int) -> np.ndarray:
-    """``images`` (one shape and dtype) then zeros up to ``size`` rows, in this thread's
-    reused buffer: valid until the thread's next batch."""
+def _padded(images: list[np.ndarray], size: int) -> list[np.ndarray]:
+    """``images`` then a zero image up to ``size`` rows."""
     first = images[0]
-    nbytes = size * first.nbytes
-    buffer: np.ndarray | None = getattr(_reused, "buffer", None)
-    if buffer is None or buffer.nbytes < nbytes:
-        buffer = _reused.buffer = np.empty(nbytes, np.uint8)
-    batch = buffer[:nbytes].view(first.dtype).reshape(size, *first.shape)
-    np.stack(images, out=batch[: len(images)])
-    batch[len(images) :] = 0
-    return batch
+    return images + [_zeros(first.shape, first.dtype.str)] * (size - len(images))
+
+
+@functools.lru_cache(maxsize=16)
+def _zeros(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    zeros = np.zeros(shape, dtype)
+    zeros.flags.writeable = False
+    return zeros
 
 
 def shape_groups(tensors: Sequence[np.ndarray]) -> list[list[int]]:

@@ -1,12 +1,16 @@
-"""trt_core.batching: batches assembled in one copy, in a buffer each thread reuses."""
+"""Batches assembled in one copy: a list of images stacked into a buffer each thread reuses
+(the CPU backend), padding rows one shared read-only zero image."""
 
 from __future__ import annotations
 
 import threading
 
 import numpy as np
+import pytest
 
-from trt_core.batching import _stacked
+from trt_core.backends.base import batch_layout, stacked
+from trt_core.batching import _padded
+from trt_core.errors import BackendError
 
 
 def images(n: int, shape: tuple[int, ...] = (3, 8, 8), seed: int = 0) -> list[np.ndarray]:
@@ -14,20 +18,28 @@ def images(n: int, shape: tuple[int, ...] = (3, 8, 8), seed: int = 0) -> list[np
     return [rng.integers(1, 256, shape, dtype=np.uint8) for _ in range(n)]
 
 
-def test_the_images_then_zero_padding_even_where_a_larger_batch_was() -> None:
-    _stacked(images(8, seed=1), 8)  # fills the thread's buffer with non-zero pixels
+def test_padding_is_zero_images_shared_and_read_only() -> None:
     few = images(3)
-    batch = _stacked(few, 4)
-    assert batch.shape == (4, 3, 8, 8) and batch.dtype == np.uint8
-    np.testing.assert_array_equal(batch[:3], np.stack(few))
-    assert not batch[3].any()
+    batch = _padded(few, 4)
+    assert len(batch) == 4 and batch[:3] == few
+    assert not batch[3].any() and batch[3].shape == (3, 8, 8) and not batch[3].flags.writeable
+    assert _padded(images(1), 4)[1] is batch[3]  # one zero image per shape, not one per row
+    assert _padded(few, 3) == few
+
+
+def test_a_list_is_stacked_and_an_array_passes_through() -> None:
+    few = images(3)
+    np.testing.assert_array_equal(stacked(few), np.stack(few))
+    array = np.stack(few)
+    assert stacked(array) is array
+    assert batch_layout(few) == ((3, 3, 8, 8), np.dtype(np.uint8))
 
 
 def test_a_thread_reuses_its_buffer_and_grows_it_for_larger_images() -> None:
-    first = _stacked(images(2), 2)
-    again = _stacked(images(4), 4)
+    first = stacked(images(4))
+    again = stacked(images(2))
     assert np.shares_memory(first, again)  # no fresh allocation per batch
-    big = _stacked(images(2, (3, 64, 64)), 2)
+    big = stacked(images(2, (3, 64, 64)))
     assert big.shape == (2, 3, 64, 64)
     np.testing.assert_array_equal(big, np.stack(images(2, (3, 64, 64))))
 
@@ -36,7 +48,7 @@ def test_threads_never_share_a_buffer() -> None:
     batches: dict[str, np.ndarray] = {}
 
     def run(name: str) -> None:
-        batches[name] = _stacked(images(2), 2)
+        batches[name] = stacked(images(2))
 
     workers = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
     for worker in workers:
@@ -44,3 +56,12 @@ def test_threads_never_share_a_buffer() -> None:
     for worker in workers:
         worker.join()
     assert not np.shares_memory(batches["a"], batches["b"])
+
+
+def test_images_of_different_shapes_or_not_arrays_are_a_backend_error() -> None:
+    with pytest.raises(BackendError, match="differ in shape"):
+        stacked([*images(1), *images(1, (3, 8, 9))])
+    with pytest.raises(BackendError, match="numpy array or a list"):
+        stacked([[1, 2]])  # type: ignore[list-item]
+    with pytest.raises(BackendError, match="numpy array or a list"):
+        batch_layout([])

@@ -22,6 +22,7 @@ import pytest
 from tests.models import ultralytics_like_model
 from tests.ultralytics_models import Export, build
 from trt_core import Detector
+from trt_core.backends.base import Batch, batch_layout
 from trt_core.boxes import batched_nms
 from trt_core.detections import Detections
 from trt_core.spec import ModelSpec
@@ -193,8 +194,8 @@ def test_a_mixed_batch_equals_one_by_one(
     backend: Any = detector.backend
     infer = backend.infer
 
-    def recorded(batch: np.ndarray) -> list[np.ndarray]:
-        shapes.append(batch.shape)
+    def recorded(batch: Batch) -> list[np.ndarray]:
+        shapes.append(batch_layout(batch)[0])
         return infer(batch)
 
     monkeypatch.setattr(backend, "infer", recorded)

@@ -142,7 +142,29 @@ def test_validate_batch() -> None:
     with pytest.raises(BackendError, match="outside"):
         validate_batch(np.zeros((0, 3, H, W), np.uint8), t, 8)
     with pytest.raises(BackendError, match="numpy array"):
-        validate_batch([[1]], t, 8)  # type: ignore[arg-type]
+        validate_batch([[1]], t, 8)  # type: ignore[list-item]
+    assert validate_batch(list(batch(5, 0)), t, 8) == 5  # a list of images: N first, then the image's shape
+    with pytest.raises(BackendError, match="expects shape"):
+        validate_batch([np.zeros((3, H + 1, W), np.uint8)], t, 8)
+    with pytest.raises(BackendError, match="expects uint8"):
+        validate_batch([np.zeros((3, H, W), np.float32)], t, 8)
+
+
+def test_a_list_of_images_is_stacked_straight_into_the_pinned_buffer() -> None:
+    model = Model()
+    pool = SlotPool(HostMemory(), tensors(batch=4), max_batch=4, count=1, enqueue=model.enqueue)
+    x = batch(3, 5)
+    check(pool.infer(list(x)), x)
+    np.testing.assert_array_equal(pool.slots[0].host_view("images", 4)[:3], x)
+    np.testing.assert_array_equal(pool.slots[0].host_view("images", 4)[3], 0)  # the static batch's padding
+
+
+def test_a_list_whose_images_differ_fails_and_releases_the_slot() -> None:
+    pool = SlotPool(HostMemory(), tensors(), max_batch=4, count=1, enqueue=Model().enqueue)
+    with pytest.raises(BackendError, match="enqueueing the batch failed"):
+        pool.infer([batch(1, 0)[0], np.zeros((3, H, W + 1), np.uint8)])
+    x = batch(2, 1)
+    check(pool.infer(list(x)), x)  # the only slot is usable again
 
 
 def test_enqueue_failure_releases_the_slot() -> None:

@@ -87,6 +87,17 @@ def test_shrinking_and_growing_batches(backend: Any, reference: CpuReference, sp
         assert_close(backend.infer(x), reference(x))
 
 
+def test_a_list_of_images_padded_as_served_matches_cpu(backend: Any, reference: CpuReference, spec: ModelSpec) -> None:
+    from trt_core.batching import infer_images
+
+    x = images(5, spec, seed=7)  # pow2: a batch of 8, its last three rows a shared zero image
+    want = reference(x)
+    got = infer_images(backend, list(x), padding="pow2", max_batch=8)
+    assert len(got) == 5
+    for i, outputs in enumerate(got):
+        assert_close(outputs, [w[i] for w in want])
+
+
 def test_pipelined_submissions(backend: Any, reference: CpuReference, spec: ModelSpec) -> None:
     xs = [images(n, spec, seed=200 + n) for n in (8, 3, 16, 1, 32, 5)]
     pending = [backend.submit(x) for x in xs]  # more in flight than slots: reuse collects

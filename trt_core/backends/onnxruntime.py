@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from trt_core.backends.base import DEFAULT_MAX_BATCH, BackendInfo
+from trt_core.backends.base import DEFAULT_MAX_BATCH, BackendInfo, Batch, stacked
 from trt_core.errors import BackendError, BackendUnavailableError, ModelLoadError
 from trt_core.graph import PreparedGraph, as_prepared
 from trt_core.onnx_graph import ModelSource
@@ -89,9 +89,10 @@ class OnnxRuntimeBackend:
     def output_names(self) -> list[str]:
         return self._output_names
 
-    def infer(self, batch: np.ndarray) -> list[np.ndarray]:
+    def infer(self, batch: Batch) -> list[np.ndarray]:
         if self._session is None:
             raise BackendError("backend is closed")
+        batch = stacked(batch)
         if batch.dtype != np.uint8 or batch.ndim != 4:
             raise BackendError(f"expected a uint8 (N, 3, H, W) batch, got {batch.dtype} {batch.shape}")
         try:

@@ -21,8 +21,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
+from trt_core.backends.base import Batch, batch_layout
 from trt_core.cuda.slots import Slot, SlotPool, validate_batch
 from trt_core.errors import BackendError
 from trt_core.tensors import IOTensor
@@ -77,8 +76,9 @@ class ShapedSlotPool(SlotPool):
         """Give ``slot`` (locked, in ``enqueue``) its outputs' shapes for the current batch."""
         slot.tensors = self.reshaped(slot.tensors, shapes)
 
-    def batch_tensors(self, batch: np.ndarray) -> dict[str, IOTensor]:
+    def batch_tensors(self, batch: Batch) -> dict[str, IOTensor]:
         """The tensors at ``batch``'s height and width, which the slot takes before its input is copied."""
-        if not isinstance(batch, np.ndarray) or batch.ndim != len(self.input.shape):
+        shape, _ = batch_layout(batch)
+        if len(shape) != len(self.input.shape):
             validate_batch(batch, self.input, self.max_batch)  # raises the usual error
-        return self.input_tensors((int(batch.shape[2]), int(batch.shape[3])))
+        return self.input_tensors((int(shape[2]), int(shape[3])))

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from trt_core.backends.base import DEFAULT_MAX_BATCH, BackendInfo
+from trt_core.backends.base import DEFAULT_MAX_BATCH, BackendInfo, Batch
 from trt_core.errors import BackendError, ModelLoadError
 from trt_core.graph import PreparedGraph, as_prepared
 from trt_core.onnx_graph import ModelSource
@@ -255,10 +255,10 @@ class TensorRTBackend:
     def output_names(self) -> list[str]:
         return list(self._spec.output_names)
 
-    def infer(self, batch: np.ndarray) -> list[np.ndarray]:
+    def infer(self, batch: Batch) -> list[np.ndarray]:
         return self.submit(batch).result()
 
-    def submit(self, batch: np.ndarray) -> Any:
+    def submit(self, batch: Batch) -> Any:
         """Enqueue without waiting; ``.result()`` returns what :meth:`infer` would."""
         if self._pool is None:
             raise BackendError("backend is closed")

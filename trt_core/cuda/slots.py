@@ -3,7 +3,8 @@
 A slot owns one stream and, for every I/O tensor, one pinned host buffer and one device
 buffer sized for the largest batch (allocated once).  A backend supplies ``enqueue(slot,
 n)``, which puts host->device copies, the model run and device->host copies on the slot's
-stream; the pool copies the batch into pinned memory, calls it, and hands back a
+stream; the pool copies the batch into pinned memory (a list of images is stacked straight
+into it), calls it, and hands back a
 :class:`Pending` whose :meth:`~Pending.result` synchronises the stream and copies the
 outputs out.  With two or more slots, batch *k+1*'s copies and compute are enqueued
 while batch *k* still runs, whether the batches come from several threads or from one
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from trt_core.backends.base import Batch, batch_layout
 from trt_core.cuda.sizing import plan_buffers
 from trt_core.errors import BackendError, TrtDetectError
 from trt_core.tensors import IOTensor
@@ -66,20 +68,19 @@ class Slot:
         return int(self.device[name].ptr)
 
 
-def validate_batch(batch: np.ndarray, tensor: IOTensor, max_batch: int) -> int:
+def validate_batch(batch: Batch, tensor: IOTensor, max_batch: int) -> int:
     """Check a batch against the input description; return the batch size to *run*.
 
     That is ``len(batch)`` for a dynamic batch axis, the fixed size for a static one (the
     batch is padded and the padding's outputs dropped).
     """
-    if not isinstance(batch, np.ndarray):
-        raise BackendError(f"expected a numpy array, got {type(batch).__name__}")
-    if batch.dtype != np.dtype(tensor.dtype):
-        raise BackendError(f"input {tensor.name!r} expects {tensor.dtype}, got {batch.dtype}")
-    if batch.ndim != len(tensor.shape) or tuple(batch.shape[1:]) != tuple(tensor.shape[1:]):
+    shape, dtype = batch_layout(batch)
+    if dtype != np.dtype(tensor.dtype):
+        raise BackendError(f"input {tensor.name!r} expects {tensor.dtype}, got {dtype}")
+    if len(shape) != len(tensor.shape) or shape[1:] != tuple(tensor.shape[1:]):
         expected = ("N", *tensor.shape[1:])
-        raise BackendError(f"input {tensor.name!r} expects shape {expected}, got {batch.shape}")
-    n = batch.shape[0]
+        raise BackendError(f"input {tensor.name!r} expects shape {expected}, got {shape}")
+    n = shape[0]
     if not 1 <= n <= max_batch:
         raise BackendError(
             f"batch of {n} outside 1..{max_batch}", hint="split larger batches (trt_core.batching.infer_images)"
@@ -173,13 +174,13 @@ class SlotPool:
                     setup(slot)
             self.slots.append(slot)
 
-    def submit(self, batch: np.ndarray) -> Pending:
+    def submit(self, batch: Batch) -> Pending:
         """Enqueue one batch on the next slot; returns before the GPU work is done."""
         if not self.slots:
             raise BackendError("the runner is closed")
         tensors = self.batch_tensors(batch)
         run_n = validate_batch(batch, self.input if tensors is None else tensors[self.input.name], self.max_batch)
-        n = batch.shape[0]
+        n = len(batch)
         slot = self.slots[next(self._next) % len(self.slots)]
         me = threading.get_ident()
         pending = slot.pending
@@ -190,7 +191,10 @@ class SlotPool:
             if tensors is not None:
                 slot.tensors = tensors
             host = slot.host_view(self.input.name, run_n)
-            host[:n] = batch
+            if isinstance(batch, np.ndarray):
+                host[:n] = batch
+            else:
+                np.stack(batch, out=host[:n])
             if run_n > n:
                 host[n:] = 0
             with self.memory.active():
@@ -209,11 +213,11 @@ class SlotPool:
         slot.pending, slot.owner = result, me
         return result
 
-    def batch_tensors(self, batch: np.ndarray) -> dict[str, IOTensor] | None:
+    def batch_tensors(self, batch: Batch) -> dict[str, IOTensor] | None:
         """The tensors a slot takes for ``batch`` (``None``: the shapes it was built with)."""
         return None
 
-    def infer(self, batch: np.ndarray) -> list[np.ndarray]:
+    def infer(self, batch: Batch) -> list[np.ndarray]:
         return self.submit(batch).result()
 
     def drain(self) -> None:
