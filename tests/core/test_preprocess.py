@@ -37,11 +37,15 @@ def photo(width: int, height: int, seed: int = 0) -> np.ndarray:
     return np.asarray(image)
 
 
-def pillow_variance_blur(rgb: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
-    """The reference antialias: ``[a, 1 - 2a, a]`` per axis, variance ``2a = s**2 / 6`` (Pillow's
-    bilinear triangle) where the axis shrinks by ``s``, identity where it does not."""
+def reference_blur(rgb: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
+    """The reference antialias: ``[a, 1 - 2a, a]`` on each axis shrunk by ``s``, identity on
+    one not shrunk; ``a = 1/4`` while no axis shrinks by more than 1.5 (OpenCV's fixed-point
+    ``[1, 2, 1] / 4``, which rounds its own way; this float version, to even), else variance
+    ``2a = s**2 / 6`` (Pillow's bilinear triangle)."""
+    fixed = max(scale_x, scale_y) <= 1.5
     kx, ky = (
-        np.array([a, 1 - 2 * a, a], np.float32) for a in (s * s / 12 if s > 1 else 0.0 for s in (scale_x, scale_y))
+        np.array([a, 1 - 2 * a, a], np.float32)
+        for a in ((0.25 if fixed else s * s / 12) if s > 1 else 0.0 for s in (scale_x, scale_y))
     )
     return cv2.sepFilter2D(rgb, -1, kx, ky)
 
@@ -233,7 +237,8 @@ def test_bilinear_stays_close_to_an_area_filter_of_the_full_image(width: int, he
 @pytest.mark.parametrize(("width", "height"), [(744, 354), (640, 480), (300, 200), (900, 1000)])
 def test_bilinear_is_opencvs_linear_when_not_reduced(width: int, height: int) -> None:
     """Below 2x the target, "bilinear" is OpenCV's INTER_LINEAR of the full (fast) decode,
-    after a 3-tap blur of variance scale**2 / 6 on each shrunk axis (Pillow's filter's)."""
+    after a 3-tap blur on each shrunk axis: [1, 2, 1] / 4 up to 1.5x, beyond it the variance
+    scale**2 / 6 of Pillow's filter."""
     import simplejpeg
 
     data = jpeg(photo(width, height))
@@ -243,10 +248,14 @@ def test_bilinear_is_opencvs_linear_when_not_reduced(width: int, height: int) ->
     full = simplejpeg.decode_jpeg(data, fastdct=True, fastupsample=True)
     sx, sy = width / new_w, height / new_h
     if max(sx, sy) > 1:
-        full = pillow_variance_blur(full, sx, sy)
-    expected = cv2.resize(full, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        full = reference_blur(full, sx, sy)
+    expected = cv2.resize(full, (new_w, new_h), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
     inside = out.tensor[:, int(g.pad_y) : int(g.pad_y) + new_h, int(g.pad_x) : int(g.pad_x) + new_w]
-    np.testing.assert_array_equal(inside, expected.transpose(2, 0, 1))
+    if 1 < max(sx, sy) <= 1.5:  # the fixed-point blur rounds its own way: a level or two, rarely
+        assert np.abs(inside.astype(np.int16) - expected).max() <= 2
+        assert (inside != expected).mean() < 0.2
+    else:
+        np.testing.assert_array_equal(inside, expected)
 
 
 @pytest.mark.parametrize(("width", "height"), [(2001, 1001), (1925, 1085)])
@@ -261,7 +270,7 @@ def test_bilinear_after_a_rounded_up_reduction_samples_the_original_region(width
     reduced = np.asarray(Image.fromarray(rgb).reduce((factor_x, factor_y)))
     assert reduced.shape[1] * factor_x != width or reduced.shape[0] * factor_y != height  # rounded up
     sx, sy = width / factor_x / new_w, height / factor_y / new_h
-    reduced = pillow_variance_blur(reduced, sx, sy)  # both axes shrink here
+    reduced = reference_blur(reduced, sx, sy)  # both axes shrink here
     # plain sampling at the pixel centres the region maps to: x_src = (x + 0.5) * s - 0.5
     xs, ys = (np.arange(new_w) + 0.5) * sx - 0.5, (np.arange(new_h) + 0.5) * sy - 0.5
     x0, y0 = (
