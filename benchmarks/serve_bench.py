@@ -2,6 +2,7 @@
 
     python benchmarks/serve_bench.py --hey /path/to/hey [--model M.onnx] [--seconds 12]
         [--concurrency 64] [--arg max_batch_size=32 ...] [--multipart 8] [--classic] [--out DIR]
+        [--variant NAME:key=value,...] [--rounds N]
 
 In this order, on one machine, with nothing else of ours running:
 1. bare backend: the inference backend alone on ready uint8 batches at the served batch size
@@ -19,6 +20,11 @@ cores) with per-request CSV output; only 2xx responses count as throughput, late
 percentiles are of 2xx responses, other statuses are counted apart (status "0": a transport
 error, e.g. a refused or reset connection).
 Prints a markdown table with the ratios; writes ``bench.json`` and ``bench.md`` into ``--out``.
+One run of one configuration is not enough to compare two: on an H200 node the shipped
+config, unchanged, spread 750-1,274 images/s over ten 8-second runs (the slow ones while the
+host stole cores).  ``--rounds N`` measures the app and each ``--variant`` N times, in turn
+(A B A B), each on a fresh deployment, and adds a table of each configuration's median, min
+and max, and how many of its runs lost a core or more to the host.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import argparse
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -310,6 +317,13 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="NAME:key=value,... another app configuration measured after the first",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure the app and every variant this many times, in turn, each on a fresh deployment "
+        "(one 8-second run of one config spread 750-1,274 images/s on an H200 node)",
+    )
     parser.add_argument("--classic", action="store_true", help="Serve's classic proxy instead of HAProxy + gRPC")
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument("--in-process", action="store_true", help="also the library's Detector on the same images")
@@ -381,26 +395,28 @@ def main(argv: list[str] | None = None) -> int:
         print("no-op chain:", {k: round(v["requests_per_s_2xx"]) for k, v in report["noop_chain"].items()}, flush=True)
         serve.delete("chain")
     report["app"] = {}
+    report["rounds"] = opts.rounds
     variants = [("", {})] + [(v.split(":", 1)[0], parse_args(v.split(":", 1)[1].split(","))) for v in opts.variant]
-    for name, changes in variants:
-        label = f" [{name}]" if name else ""
-        if name:  # a fresh app: an in-place update would roll replicas over during the measurement
-            serve.delete("detector")
-        deploy_app({**app_args, **changes}, port)
-        wait_healthy(url + "/healthz")
-        warm_until_clean(opts.hey, url + "/detect", list(images.values()), opts.concurrency)
-        for size, data in images.items():
-            report["app"][size + label] = run_hey(
-                opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency
-            )
-        if opts.multipart and not name:  # the shipped config only
+    for round_ in range(opts.rounds):  # configurations in turn: A B A B, not A A B B
+        for name, changes in variants:
+            label = (f" [{name}]" if name else "") + (f" #{round_ + 1}" if opts.rounds > 1 else "")
+            if name or round_:  # a fresh app: an in-place update would roll replicas over during the measurement
+                serve.delete("detector")
+            deploy_app({**app_args, **changes}, port)
+            wait_healthy(url + "/healthz")
+            warm_until_clean(opts.hey, url + "/detect", list(images.values()), opts.concurrency)
             for size, data in images.items():
-                body, content_type = multipart_body([data] * opts.multipart)
-                result = run_hey(
-                    opts.hey, url + "/detect", body, content_type, opts.seconds, opts.multipart_concurrency
+                report["app"][size + label] = run_hey(
+                    opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency
                 )
-                result["images_per_s_2xx"] = result["requests_per_s_2xx"] * opts.multipart
-                report["app"][f"{size} x{opts.multipart} multipart{label}"] = result
+            if opts.multipart and not name:  # the shipped config only
+                for size, data in images.items():
+                    body, content_type = multipart_body([data] * opts.multipart)
+                    result = run_hey(
+                        opts.hey, url + "/detect", body, content_type, opts.seconds, opts.multipart_concurrency
+                    )
+                    result["images_per_s_2xx"] = result["requests_per_s_2xx"] * opts.multipart
+                    report["app"][f"{size} x{opts.multipart} multipart{label}"] = result
     import urllib.request
 
     with urllib.request.urlopen(url + "/model", timeout=10) as response:
@@ -421,13 +437,13 @@ def render(report: dict[str, Any]) -> str:
         f"{report['plan']}, args {report['args']}",
         "",
         "| run | images/s (2xx) | p50 ms | p90 ms | p99 ms | statuses | vs bare | vs no-op | vs no-op chain "
-        "| CPU ms per image |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+        "| CPU ms per image | cores stolen |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     if bare:
-        lines.append(f"| bare backend | {bare:.0f} | | | | | 1.00 | | | |")
+        lines.append(f"| bare backend | {bare:.0f} | | | | | 1.00 | | | | |")
     for size, rate in report.get("in_process", {}).items():
-        lines.append(f"| in-process Detector (decode included), {size} | {rate:.0f} | | | | | | | | |")
+        lines.append(f"| in-process Detector (decode included), {size} | {rate:.0f} | | | | | | | | | |")
     noop = report.get("noop", {})
     chain = report.get("noop_chain", {})
     for label, runs, column in (("no-op Serve app", noop, "| 1.00 | |"), ("no-op chain", chain, "| | 1.00 |")):
@@ -435,7 +451,7 @@ def render(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {label}, {name} | {r['requests_per_s_2xx']:.0f} | {r['p50_ms']:.1f} | "
                 f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['statuses']} | {column} "
-                f"{cpu_ms_per_image(r, r['requests_per_s_2xx'])} |"
+                f"{cpu_ms_per_image(r, r['requests_per_s_2xx'])} | {stolen(r)} |"
             )
     for name, r in report["app"].items():
         rate = r.get("images_per_s_2xx", r["requests_per_s_2xx"])
@@ -450,9 +466,33 @@ def render(report: dict[str, Any]) -> str:
             name += f" ({rate / local:.2f}x in-process)"
         lines.append(
             f"| app, {name} | {rate:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | "
-            f"{r['statuses']} | {vs_bare} | {vs_noop} | {vs_chain} | {cpu_ms_per_image(r, rate)} |"
+            f"{r['statuses']} | {vs_bare} | {vs_noop} | {vs_chain} | {cpu_ms_per_image(r, rate)} | {stolen(r)} |"
         )
+    if report.get("rounds", 1) > 1:
+        lines += ["", "| configuration | runs | median images/s | min | max | runs with a core or more stolen |"]
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        for config, runs in rounds_of(report["app"]).items():
+            rates = [r.get("images_per_s_2xx", r["requests_per_s_2xx"]) for r in runs]
+            robbed = sum((r.get("node_cpu") or {}).get("stolen_cores", 0.0) >= 1.0 for r in runs)
+            lines.append(
+                f"| {config} | {len(runs)} | {statistics.median(rates):.0f} | {min(rates):.0f} | {max(rates):.0f} "
+                f"| {robbed} |"
+            )
     return "\n".join(lines) + "\n"
+
+
+def rounds_of(app: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The app's runs by configuration (their names without the `` #round`` suffix)."""
+    configs: dict[str, list[dict[str, Any]]] = {}
+    for name, run in app.items():
+        configs.setdefault(name.rsplit(" #", 1)[0], []).append(run)
+    return configs
+
+
+def stolen(run: dict[str, Any]) -> str:
+    """Cores the host took from the node during the run's mid-run window; empty where not measured."""
+    node = run.get("node_cpu") or {}
+    return f"{node['stolen_cores']:.2f}" if "stolen_cores" in node else ""
 
 
 def cpu_ms_per_image(run: dict[str, Any], images_per_s: float) -> str:
