@@ -21,7 +21,7 @@ def images(n: int, shape: tuple[int, ...] = (3, 8, 8), seed: int = 0) -> list[np
 def test_padding_is_zero_images_shared_and_read_only() -> None:
     few = images(3)
     batch = _padded(few, 4)
-    assert len(batch) == 4 and batch[:3] == few
+    assert len(batch) == 4 and all(a is b for a, b in zip(batch, few))
     assert not batch[3].any() and batch[3].shape == (3, 8, 8) and not batch[3].flags.writeable
     assert _padded(images(1), 4)[1] is batch[3]  # one zero image per shape, not one per row
     assert _padded(few, 3) == few
@@ -61,7 +61,11 @@ def test_threads_never_share_a_buffer() -> None:
 def test_images_of_different_shapes_or_not_arrays_are_a_backend_error() -> None:
     with pytest.raises(BackendError, match="differ in shape"):
         stacked([*images(1), *images(1, (3, 8, 9))])
-    with pytest.raises(BackendError, match="numpy array or a list"):
-        stacked([[1, 2]])  # type: ignore[list-item]
-    with pytest.raises(BackendError, match="numpy array or a list"):
+    with pytest.raises(BackendError, match="differ in shape or dtype"):  # no silent wrap of 300 into 44
+        stacked([*images(1), np.full((3, 8, 8), 300, np.uint16)])
+    with pytest.raises(BackendError, match="a list of int"):
+        stacked([1, 2])  # type: ignore[list-item]
+    with pytest.raises(BackendError, match="empty batch"):
         batch_layout([])
+    with pytest.raises(BackendError, match="numpy array or a list"):
+        batch_layout({"a": 1})  # type: ignore[arg-type]

@@ -163,6 +163,8 @@ def test_a_list_whose_images_differ_fails_and_releases_the_slot() -> None:
     pool = SlotPool(HostMemory(), tensors(), max_batch=4, count=1, enqueue=Model().enqueue)
     with pytest.raises(BackendError, match="enqueueing the batch failed"):
         pool.infer([batch(1, 0)[0], np.zeros((3, H, W + 1), np.uint8)])
+    with pytest.raises(BackendError, match="enqueueing the batch failed"):  # no silent wrap into uint8
+        pool.infer([batch(1, 0)[0], np.full((3, H, W), 300, np.uint16)])
     x = batch(2, 1)
     check(pool.infer(list(x)), x)  # the only slot is usable again
 

@@ -9,7 +9,6 @@ graph (see :mod:`trt_core.graph`), so only uint8 crosses the host/device boundar
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, Union, runtime_checkable
 
@@ -22,9 +21,10 @@ if TYPE_CHECKING:
 
 #: the largest batch a backend is built for unless told otherwise
 DEFAULT_MAX_BATCH = 32
-#: one batch: an ``(N, 3, H, W)`` array, or ``N`` ``(3, H, W)`` arrays of one shape and dtype,
-#: which a backend with its own input buffers stacks straight into them (one copy, not two)
-Batch = Union[np.ndarray, Sequence[np.ndarray]]  # noqa: UP007 (a type alias used at run time)
+#: one batch: an ``(N, 3, H, W)`` array, or a list (or tuple) of ``N`` ``(3, H, W)`` arrays of one
+#: shape and dtype, which a backend with its own input buffers stacks straight into them (one
+#: copy, not two)
+Batch = Union[np.ndarray, list[np.ndarray], tuple[np.ndarray, ...]]  # noqa: UP007 (an alias used at run time)
 _reused = threading.local()
 
 
@@ -57,8 +57,9 @@ class Backend(Protocol):
     def output_names(self) -> list[str]: ...
 
     def infer(self, batch: Batch) -> list[np.ndarray]:
-        """Run one batch (``N <= info.max_batch``); return the raw outputs, batch first,
-        in ``output_names`` order, as host arrays the caller may keep."""
+        """Run one batch (``N <= info.max_batch``: an array, or a list of images, see
+        :data:`Batch`); return the raw outputs, batch first, in ``output_names`` order, as
+        host arrays the caller may keep."""
         ...
 
     def close(self) -> None:
@@ -74,9 +75,19 @@ def batch_layout(batch: Batch) -> tuple[tuple[int, ...], np.dtype]:
     """The shape and dtype ``batch`` has as one array (a list: its first image's, N first)."""
     if isinstance(batch, np.ndarray):
         return tuple(batch.shape), batch.dtype
-    if isinstance(batch, list | tuple) and batch and isinstance(batch[0], np.ndarray):
-        return (len(batch), *batch[0].shape), batch[0].dtype
+    if isinstance(batch, list | tuple):
+        if not batch:
+            raise BackendError("empty batch: no images")
+        if isinstance(batch[0], np.ndarray):
+            return (len(batch), *batch[0].shape), batch[0].dtype
+        raise BackendError(f"expected a list of numpy arrays, got a list of {type(batch[0]).__name__}")
     raise BackendError(f"expected a numpy array or a list of them, got {type(batch).__name__}")
+
+
+def stack_into(out: np.ndarray, images: list[np.ndarray] | tuple[np.ndarray, ...]) -> None:
+    """Copy ``images`` into ``out`` row by row; every image must have ``out``'s dtype exactly
+    (no silent casts, e.g. uint16 wrapping into uint8)."""
+    np.stack(images, out=out, casting="no")
 
 
 def stacked(batch: Batch) -> np.ndarray:
@@ -92,7 +103,7 @@ def stacked(batch: Batch) -> np.ndarray:
         buffer = _reused.buffer = np.empty(nbytes, np.uint8)
     out = buffer[:nbytes].view(dtype).reshape(shape)
     try:
-        np.stack(batch, out=out)
+        stack_into(out, batch)
     except (ValueError, TypeError) as exc:
         raise BackendError(f"the batch's images differ in shape or dtype: {exc}") from None
     return out

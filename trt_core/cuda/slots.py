@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from trt_core.backends.base import Batch, batch_layout
+from trt_core.backends.base import Batch, batch_layout, stack_into
 from trt_core.cuda.sizing import plan_buffers
 from trt_core.errors import BackendError, TrtDetectError
 from trt_core.tensors import IOTensor
@@ -194,7 +194,7 @@ class SlotPool:
             if isinstance(batch, np.ndarray):
                 host[:n] = batch
             else:
-                np.stack(batch, out=host[:n])
+                stack_into(host[:n], batch)
             if run_n > n:
                 host[n:] = 0
             with self.memory.active():
