@@ -331,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noop-chain", action="store_true", help="also the app's topology with no work in it")
     parser.add_argument("--out", type=Path, default=Path("bench-out"))
     opts = parser.parse_args(argv)
+    if opts.rounds < 1:
+        parser.error("--rounds must be at least 1")
     app_args = parse_args(opts.arg)
     if opts.model:
         app_args["model"] = opts.model

@@ -10,9 +10,10 @@ decoded at).  The resized pixels are written straight into the tensor's planes.
   reduced by integer factors while it stays at least the target size (the antialiasing):
   for JPEG in the DCT domain while decoding (see :mod:`trt_core.image`), then with a box
   filter; then OpenCV's bilinear (``INTER_LINEAR``) shrinks it by less than 2x, after a
-  3-tap blur: OpenCV's fixed-point ``[1, 2, 1] / 4`` up to 1.5x (half the float kernel's
-  cost; the demo model's mAP unchanged), beyond it the variance of Pillow's antialiasing
-  filter at that scale, so the cost stays near the decode's whatever the image's size.  JPEGs are decoded with
+  3-tap blur: OpenCV's fixed-point ``[1, 2, 1] / 4`` for shrinks of 1.2x to 1.5x (half the
+  float kernel's cost; the demo model's mAP within 0.001), otherwise the variance of
+  Pillow's antialiasing filter at that scale, so the cost stays near the decode's whatever
+  the image's size.  JPEGs are decoded with
   libjpeg-turbo's fast IDCT and chroma upsampling here (the blur follows anyway; the demo
   model's mAP is unchanged).  (Pillow's antialiased bilinear cost 3.3x a 640x480 JPEG's
   decode for that last step; plain ``INTER_LINEAR`` without the blur turned a bundled
@@ -44,10 +45,11 @@ from trt_core.image import DEFAULT_MAX_PIXELS, OpenedImage, open_image
 from trt_core.spec import ModelSpec
 
 Resize = Literal["bilinear", "bicubic", "linear"]
-#: shrinks up to this factor are blurred by OpenCV's fixed-point [1, 2, 1] / 4 (variance
-#: 0.5, Pillow's at 1.73x) instead of the float 3-tap kernel: half its cost, and the blur
-#: was a third of a 640x480 image's preprocessing (benchmarks/README.md)
-FIXED_BLUR_UP_TO = 1.5
+#: shrinks within this range (on every shrunk axis) are blurred by OpenCV's fixed-point
+#: [1, 2, 1] / 4 instead of the float 3-tap kernel of Pillow's variance: half its cost (the
+#: blur was a third of a 640x480 image's preprocessing, benchmarks/README.md); its variance,
+#: 0.5, is Pillow's at 1.73x and at most twice Pillow's (0.24-0.375) within the range
+FIXED_BLUR_RANGE = (1.2, 1.5)
 
 
 @dataclass(frozen=True)
@@ -184,8 +186,9 @@ def _linear(
     """OpenCV's bilinear (``INTER_LINEAR``) of ``rgb``'s top-left ``region`` (all of it when
     ``None``) to ``width x height``: ``cv2.resize``, or the same sampling through
     ``warpAffine`` when the region is not the whole array.  With ``antialias``, an axis
-    shrunk by ``s`` is first blurred by a 3-tap kernel of Pillow's bilinear filter's
-    variance there (:func:`_antialias_kernel`); in place when ``scratch`` says ``rgb`` is
+    shrunk by ``s`` is first blurred by a 3-tap kernel: ``[1, 2, 1] / 4`` where every shrunk
+    axis is within :data:`FIXED_BLUR_RANGE`, else one of Pillow's bilinear filter's variance
+    there (:func:`_antialias_kernel`); in place when ``scratch`` says ``rgb`` is
     ours to overwrite and it is writeable (the same pixels: the blur's rows are buffered
     before they are written back; it saves a cold ~1 MB output at 640x480)."""
     import cv2
@@ -198,7 +201,7 @@ def _linear(
         return rgb
     if antialias and max(scale_x, scale_y) > 1:
         into = rgb if scratch and rgb.flags.writeable else None
-        if max(scale_x, scale_y) <= FIXED_BLUR_UP_TO:
+        if all(FIXED_BLUR_RANGE[0] <= s <= FIXED_BLUR_RANGE[1] for s in (scale_x, scale_y) if s > 1):
             rgb = cv2.GaussianBlur(rgb, (3 if scale_x > 1 else 1, 3 if scale_y > 1 else 1), 0, dst=into)
         else:
             rgb = cv2.sepFilter2D(rgb, -1, _antialias_kernel(scale_x), _antialias_kernel(scale_y), dst=into)

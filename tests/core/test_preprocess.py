@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from trt_core.preprocess import Geometry, Preprocessed, fit
+from trt_core.preprocess import FIXED_BLUR_RANGE, Geometry, Preprocessed, fit
 
 SIZES = [(100, 400), (400, 100), (1, 1), (3, 7), (7, 3), (416, 416), (4000, 6000), (9000, 40), (256, 1024)]
 
@@ -39,10 +39,11 @@ def photo(width: int, height: int, seed: int = 0) -> np.ndarray:
 
 def reference_blur(rgb: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
     """The reference antialias: ``[a, 1 - 2a, a]`` on each axis shrunk by ``s``, identity on
-    one not shrunk; ``a = 1/4`` while no axis shrinks by more than 1.5 (OpenCV's fixed-point
-    ``[1, 2, 1] / 4``, which rounds its own way; this float version, to even), else variance
-    ``2a = s**2 / 6`` (Pillow's bilinear triangle)."""
-    fixed = max(scale_x, scale_y) <= 1.5
+    one not shrunk; ``a = 1/4`` where every shrunk axis is within ``FIXED_BLUR_RANGE`` (OpenCV's
+    fixed-point ``[1, 2, 1] / 4``, which rounds its own way; this float version, to even), else
+    variance ``2a = s**2 / 6`` (Pillow's bilinear triangle)."""
+    low, high = FIXED_BLUR_RANGE
+    fixed = all(low <= s <= high for s in (scale_x, scale_y) if s > 1)
     kx, ky = (
         np.array([a, 1 - 2 * a, a], np.float32)
         for a in ((0.25 if fixed else s * s / 12) if s > 1 else 0.0 for s in (scale_x, scale_y))
@@ -234,15 +235,27 @@ def test_bilinear_stays_close_to_an_area_filter_of_the_full_image(width: int, he
     assert np.abs(inside.astype(np.float32) - reference).mean() < 2.5
 
 
-@pytest.mark.parametrize(("width", "height"), [(744, 354), (640, 480), (300, 200), (900, 1000)])
-def test_bilinear_is_opencvs_linear_when_not_reduced(width: int, height: int) -> None:
+@pytest.mark.parametrize(
+    ("width", "height", "letterbox"),
+    [
+        (744, 354, True),  # 1.45x: fixed-point blur
+        (640, 480, True),  # 1.25x: fixed-point
+        (768, 576, True),  # 1.5x, the range's top: fixed-point
+        (520, 390, True),  # 1.02x: below the range, Pillow's variance
+        (900, 1000, True),  # 1.95x: above it
+        (300, 200, True),  # enlarged: no blur
+        (640, 400, False),  # stretched: x shrinks 1.25x (fixed-point, x only), y grows
+        (600, 700, False),  # x 1.17x, y 1.37x: one axis below the range, both Pillow's variance
+    ],
+)
+def test_bilinear_is_opencvs_linear_when_not_reduced(width: int, height: int, letterbox: bool) -> None:
     """Below 2x the target, "bilinear" is OpenCV's INTER_LINEAR of the full (fast) decode,
-    after a 3-tap blur on each shrunk axis: [1, 2, 1] / 4 up to 1.5x, beyond it the variance
-    scale**2 / 6 of Pillow's filter."""
+    after a 3-tap blur on each shrunk axis: [1, 2, 1] / 4 where every shrunk axis is within
+    FIXED_BLUR_RANGE, else the variance scale**2 / 6 of Pillow's filter."""
     import simplejpeg
 
     data = jpeg(photo(width, height))
-    out = fit(data, (512, 512))
+    out = fit(data, (512, 512), letterbox=letterbox)
     g = out.geometry
     new_w, new_h = round(g.scale_x * width), round(g.scale_y * height)
     full = simplejpeg.decode_jpeg(data, fastdct=True, fastupsample=True)
@@ -251,7 +264,9 @@ def test_bilinear_is_opencvs_linear_when_not_reduced(width: int, height: int) ->
         full = reference_blur(full, sx, sy)
     expected = cv2.resize(full, (new_w, new_h), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
     inside = out.tensor[:, int(g.pad_y) : int(g.pad_y) + new_h, int(g.pad_x) : int(g.pad_x) + new_w]
-    if 1 < max(sx, sy) <= 1.5:  # the fixed-point blur rounds its own way: a level or two, rarely
+    low, high = FIXED_BLUR_RANGE
+    if max(sx, sy) > 1 and all(low <= s <= high for s in (sx, sy) if s > 1):
+        # the fixed-point blur rounds its ties up where the float reference rounds them to even
         assert np.abs(inside.astype(np.int16) - expected).max() <= 2
         assert (inside != expected).mean() < 0.2
     else:

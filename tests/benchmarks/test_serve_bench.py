@@ -1,0 +1,52 @@
+"""benchmarks/serve_bench.py's report: runs grouped by configuration over rounds, cores stolen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.serve_bench import render, rounds_of, stolen
+
+
+def run(rate: float, stolen_cores: float | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {"requests_per_s_2xx": rate, "p50_ms": 50.0, "p90_ms": 60.0, "p99_ms": 70.0}
+    found["statuses"] = {"200": int(rate * 8)}
+    if stolen_cores is not None:
+        found["node_cpu"] = {"busy_cores": 10.0, "stolen_cores": stolen_cores, "load_generator_cores": 0.2}
+    return found
+
+
+def report(app: dict[str, Any], rounds: int) -> dict[str, Any]:
+    return {
+        "mode": "high-throughput",
+        "concurrency": 64,
+        "seconds": 8,
+        "plan": "p",
+        "args": {},
+        "rounds": rounds,
+        "app": app,
+    }
+
+
+def test_runs_are_grouped_by_configuration_without_their_round() -> None:
+    app = {
+        "640x480 #1": run(1100),
+        "640x480 [v] #1": run(900),
+        "640x480 x8 multipart #1": run(200),
+        "640x480 #2": run(1274),
+        "640x480 [v] #2": run(950),
+    }
+    groups = rounds_of(app)
+    assert list(groups) == ["640x480", "640x480 [v]", "640x480 x8 multipart"]
+    assert [r["requests_per_s_2xx"] for r in groups["640x480"]] == [1100, 1274]
+
+
+def test_the_summary_gives_median_min_max_and_runs_robbed_of_a_core() -> None:
+    app = {"640x480 #1": run(750, 2.3), "640x480 #2": run(1274, 0.0), "640x480 #3": run(1100, 0.4)}
+    table = render(report(app, 3))
+    assert "| 640x480 | 3 | 1100 | 750 | 1274 | 1 |" in table
+    assert "| 2.30 |" in table and stolen(run(1.0)) == ""
+
+
+def test_one_round_has_no_summary() -> None:
+    table = render(report({"640x480": run(1200, 0.0)}, 1))
+    assert "median images/s" not in table and "| app, 640x480 | 1200 |" in table
