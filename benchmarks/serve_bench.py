@@ -217,7 +217,7 @@ def run_hey(hey: str, url: str, body: bytes, content_type: str, seconds: float, 
         "node_cpu": node,
         "stage_ms_median": {
             key: round(float(np.median([t[key] for t in samples if key in t])), 2)
-            for key in ("preprocess", "inference", "postprocess", "total")
+            for key in ("call_wait", "preprocess", "inference_queue", "inference", "postprocess", "total")
             if any(key in t for t in samples)
         },
         "errors_seen": [t["error"] for t in samples if "error" in t][:3],

@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from ray import serve
@@ -32,7 +33,18 @@ PROBE_AFTER_IDLE_S = 30.0
 MAX_CONCURRENT_BATCHES = 2  # one batch copies while the other computes (the runner has 2+ contexts)
 
 
-def _images(groups: list[list[PreprocessedImage]]) -> int:
+@dataclass(frozen=True)
+class _Group:
+    """One call's images, and when the call reached this replica (``time.perf_counter``)."""
+
+    items: list[PreprocessedImage]
+    arrived: float
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _images(groups: list[_Group]) -> int:
     """A Serve batch's size in images: each call brings a group of them."""
     return sum(len(group) for group in groups)
 
@@ -97,12 +109,16 @@ class InferDeployment:
         max_concurrent_batches=MAX_CONCURRENT_BATCHES,
         batch_size_fn=_images,
     )
-    async def _infer_groups(self, groups: list[list[PreprocessedImage]]) -> list[list[InferredImage]]:
+    async def _infer_groups(self, groups: list[_Group]) -> list[list[InferredImage]]:
         """Calls' images batched together, up to ``max_batch_size`` images (not calls)."""
-        inferred = iter(await self._infer([item for group in groups for item in group]))
-        return [[next(inferred) for _ in group] for group in groups]
+        items = [item for group in groups for item in group.items]
+        arrivals = [group.arrived for group in groups for _ in group.items]
+        inferred = iter(await self._infer(items, arrivals))
+        return [[next(inferred) for _ in group.items] for group in groups]
 
-    async def _infer(self, items: list[PreprocessedImage]) -> list[InferredImage]:
+    async def _infer(self, items: list[PreprocessedImage], arrivals: list[float]) -> list[InferredImage]:
+        """One batch; each image's timing gains its wait here (``inference_queue``: batching,
+        and a busy GPU) and the batch's time (``inference``)."""
         start = time.perf_counter()
         try:
             tensors = [item.tensor for item in items]
@@ -116,8 +132,13 @@ class InferDeployment:
         self.batch_size_metric.observe(len(items))
         self.latency.observe(elapsed)
         return [
-            InferredImage(out, item.geometry, {**item.timing_ms, "inference": elapsed}, len(items))
-            for out, item in zip(outputs, items)
+            InferredImage(
+                out,
+                item.geometry,
+                {**item.timing_ms, "inference_queue": (start - arrived) * 1e3, "inference": elapsed},
+                len(items),
+            )
+            for out, item, arrived in zip(outputs, items, arrivals)
         ]
 
     def _warm_up(self, max_batch_size: int) -> None:
@@ -128,8 +149,8 @@ class InferDeployment:
     async def many(self, items: list[PreprocessedImage]) -> list[Outcome[InferredImage]]:
         """Several images in one call: they join the batches together (in pieces of at most
         ``max_batch_size``), and a batch's failure is the failure of each of its images."""
-        size = self.engine.max_batch_size
-        pieces = [items[i : i + size] for i in range(0, len(items), size)]
+        arrived, size = time.perf_counter(), self.engine.max_batch_size
+        pieces = [_Group(items[i : i + size], arrived) for i in range(0, len(items), size)]
         answers = await asyncio.gather(*(self._infer_groups(piece) for piece in pieces), return_exceptions=True)
         outcomes: list[Outcome[InferredImage]] = []
         for piece, answer in zip(pieces, answers):

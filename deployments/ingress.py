@@ -107,11 +107,16 @@ class Ingress(OpenInferenceProtocol, OpenInferenceGRPC):
 
     # -- the pipeline ---------------------------------------------------------------------
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002, max_concurrent_batches=MAX_CALLS_IN_FLIGHT)
-    async def _through_stages(self, items: list[tuple[Any, dict[str, Any]]]) -> list[Outcome[DetectedImage]]:
-        """The images in flight together, in one call down the stages (each keeps its own outcome)."""
-        images, changes = zip(*items)
+    async def _through_stages(self, items: list[tuple[Any, dict[str, Any], float]]) -> list[Outcome[DetectedImage]]:
+        """The images in flight together, in one call down the stages (each keeps its own
+        outcome, and its timing the wait for the call: ``call_wait``)."""
+        images, changes, submitted = zip(*items)
+        sent = time.perf_counter()
         detected: list[Outcome[DetectedImage]] = await self.preprocess.many.remote(list(images), list(changes))
-        return detected
+        return [
+            outcome if isinstance(outcome, BaseException) else outcome.waited("call_wait", (sent - since) * 1e3)
+            for outcome, since in zip(detected, submitted)
+        ]
 
     def _changes(self, given: dict[str, Any]) -> dict[str, Any]:
         """Validated request parameters (422 before any work starts); the rest stay the live defaults."""
@@ -153,7 +158,7 @@ class Ingress(OpenInferenceProtocol, OpenInferenceGRPC):
         start = time.perf_counter()
 
         async def one(image: Any) -> T:
-            detected = unwrap(await self._through_stages((image, changes)))
+            detected = unwrap(await self._through_stages((image, changes, time.perf_counter())))
             return finish(detected, round((time.perf_counter() - start) * 1e3, 3))
 
         tasks = [asyncio.ensure_future(one(image)) for image in images]

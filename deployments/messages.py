@@ -14,7 +14,7 @@ image's :data:`Outcome`, so that one image's failure stays its own.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, Union
 
 import numpy as np
@@ -71,6 +71,10 @@ class DetectedImage:
     height: int
     timing_ms: dict[str, float] = field(default_factory=dict)
     batch_size: int = 1
+
+    def waited(self, where: str, ms: float) -> DetectedImage:
+        """The same result, its timing with ``ms`` spent waiting at ``where``."""
+        return replace(self, timing_ms={**self.timing_ms, where: ms})
 
     def to_dict(self, model: str, total_ms: float | None = None) -> dict[str, Any]:
         """The HTTP / handle JSON object of one image."""

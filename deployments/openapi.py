@@ -53,7 +53,9 @@ class DetectResult(BaseModel):
     model: str
     image: ImageSize
     detections: list[Detection]
-    timing_ms: dict[str, float] = Field(description="preprocess, inference, postprocess, total, ... (ms)")
+    timing_ms: dict[str, float] = Field(
+        description="preprocess, inference, postprocess, total; served, also call_wait and inference_queue (ms)"
+    )
     batch_size: int = Field(ge=1, description="images in the Detector batch this image ran in")
 
 

@@ -79,3 +79,11 @@ def test_concurrent_requests_share_calls_and_keep_their_own_answers(grouped: dic
     assert max(batch_sizes) > 1  # they met in the Detector's batches
     for response in answers[len(images) :]:
         assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_image"
+
+
+def test_a_lone_request_says_it_waited_for_its_call(grouped: dict[str, Any]) -> None:
+    body = requests.post(grouped["url"] + "/detect", data=png(make_images(1)[0]), timeout=60).json()
+    timing = body["timing_ms"]
+    # alone, it waits the whole 200 ms window for others to share its call
+    assert 150 <= timing["call_wait"] <= timing["total"]
+    assert 0 <= timing["inference_queue"] < 150

@@ -54,7 +54,9 @@ def test_detect_equals_in_process_detector(served: dict[str, Any], local: Detect
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["model"] == "tiny-test"
-        assert set(body["timing_ms"]) >= {"preprocess", "inference", "postprocess", "total"}
+        timing = body["timing_ms"]
+        assert set(timing) >= {"preprocess", "call_wait", "inference_queue", "inference", "postprocess", "total"}
+        assert 0 <= timing["call_wait"] + timing["inference_queue"] + timing["inference"] <= timing["total"]
         assert_matches(body, local.detect(rgb), rgb.shape[1], rgb.shape[0])
 
 
