@@ -6,15 +6,19 @@
 # does not), so a stage whose event-loop thread is busy ~100% of the time is bound by it
 # whatever its process's CPU use says.  Then each stage's busiest threads and the top
 # frames of its two busiest; `top -H` adds the Detector's threads py-spy does not see
-# (Ray's C++ ones).  On the GPU machine:
-#   HEY=/tmp/hey/usr/bin/hey PYSPY=/tmp/pyspy/bin/py-spy bash benchmarks/profile_replicas.sh OUT_DIR [CONFIG]
+# (Ray's C++ ones).  With GIL=1, py-spy samples only the thread holding the GIL (``--gil``), so
+# a stage's "threads busy" is the share of the time its GIL is held: near 1.00, that process
+# serialises the app whatever its CPU use.  IMG picks the image (default: the bundled 744x354
+# sample).  On the GPU machine:
+#   HEY=/tmp/hey/usr/bin/hey PYSPY=/tmp/pyspy/bin/py-spy [GIL=1] [IMG=x.jpg] bash benchmarks/profile_replicas.sh OUT_DIR [CONFIG]
 set -u
 out=${1:-profile-out}; config=${2:-serve_config.yaml}; mkdir -p "$out"
 HEY=${HEY:-hey}; PYSPY=${PYSPY:-py-spy}; seconds=10; rate=250
 export RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_THROUGHPUT_OPTIMIZED=1 RAY_DASHBOARD_ENABLED=0
 serve run "$config" > "$out/serve.log" 2>&1 &
 for _ in $(seq 150); do curl -sf localhost:8000/healthz > /dev/null && break; sleep 1; done
-img=models/shapes-yolov3-tiny/samples/shapes_0.jpg
+img=${IMG:-models/shapes-yolov3-tiny/samples/shapes_0.jpg}
+gil=(); [ "${GIL:-0}" = 1 ] && gil=(--gil)
 load() { "$HEY" -z "$1" -c 64 -m POST -D "$img" -T image/jpeg http://127.0.0.1:8000/detect; }
 load 6s > /dev/null
 load 20s > "$out/hey.txt" &
@@ -22,7 +26,7 @@ waiting=($!)
 sleep 4
 for stage in Detector Preprocess Postprocess Ingress; do
     pid=$(pgrep -f "ServeReplica:.*:$stage" | head -1)
-    "$PYSPY" record -p "$pid" -d $seconds -r $rate --format raw --nonblocking --threads \
+    "$PYSPY" record -p "$pid" -d $seconds -r $rate --format raw --nonblocking --threads "${gil[@]}" \
         -o "$out/${stage,,}.txt" > /dev/null 2>&1 &
     waiting+=($!)
 done
