@@ -1,5 +1,5 @@
-"""YOLOv3-608 in-process, per stage, on the CPU: NMS after an on-device decode + top-K
-against the all-host path, in one run.
+"""YOLOv3-608 in-process, per stage, on the CPU (or with ``--device gpu`` ONNX Runtime's CUDA
+provider): NMS after an on-device decode + top-K against the all-host path, in one run.
 
 The model is NVIDIA's YOLOv3-608 (Darknet ``yolov3.cfg``: 80 classes, heads of 255
 channels at 19/38/76) with calibrated random weights, made once by
@@ -13,13 +13,15 @@ Variants (same images, same model outputs):
   runs NMS over those candidates with the request's thresholds — what ``trt-detect`` does;
 - ``device+onnx-nms``: the same graph followed by ONNX ``NonMaxSuppression`` (per class,
   IoU 0.45), to measure what suppressing inside the graph costs the runtime (ONNX Runtime's
-  CPU provider here) — its selected indices are not turned into detections;
+  CPU provider; with ``--device gpu`` its CUDA provider too) — its selected indices are not
+  turned into detections;
 - ``*-old-nms``: the postprocess with the greedy loop NMS this project had before.
 
 Preprocess and inference are the Detector's own stage timings (medians over the images);
 postprocess is the median of repeated calls on the same outputs, on one core.
 
     python benchmarks/cpu_postprocess.py --out benchmarks/results/cpu/postprocess.txt
+    python benchmarks/cpu_postprocess.py --device gpu --out postprocess_gpu.txt   # a GPU machine
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=REPO / "out" / "yolov3-608.onnx")
     parser.add_argument("--candidates", type=int, default=800, help="boxes per image passing conf 0.25")
     parser.add_argument("--images", type=int, default=5)
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where the model runs")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     import os
@@ -150,7 +153,8 @@ def main() -> int:
     lines = [
         f"$ python {' '.join(shlex.quote(a) for a in sys.argv)}",
         f"YOLOv3-608 ({args.model.name}: calibrated random weights), ONNX Runtime "
-        f"CPU, {len(images)} images ({', '.join(p.name for p in samples)}); medians, ms per image; per-class NMS "
+        f"{'CUDA' if args.device == 'gpu' else 'CPU'}, {len(images)} images "
+        f"({', '.join(p.name for p in samples)}); medians, ms per image; per-class NMS "
         "at IoU 0.45, max_det 300; 'same as host': the host path's detections (all images) that the device path "
         "also finds (same class, box within 0.05 px)",
         "",
@@ -165,7 +169,7 @@ def main() -> int:
     runs: dict[str, dict[str, Any]] = {}
     specs: dict[str, ModelSpec] = {}
     for variant, recipe in (("host", GraphRecipe(decode="host")), ("device", GraphRecipe(decode="device"))):
-        with Detector.from_onnx(args.model, backend="onnxruntime", device="cpu", recipe=recipe) as det:
+        with Detector.from_onnx(args.model, backend="onnxruntime", device=args.device, recipe=recipe) as det:
             runs[variant] = run_images(det, images)
             specs[variant] = det.spec
     for conf in CONFS:
@@ -199,20 +203,23 @@ def main() -> int:
     options.intra_op_num_threads = 1
     (cands, _), *_ = device_outputs
     k = cands[0].shape[0]
-    session = ort.InferenceSession(
-        onnx_nms_model(k, spec.num_classes, 0.45, 0.25), options, providers=["CPUExecutionProvider"]
-    )
     feed = {"candidates": cands[0][None]}
-    selected = session.run(None, feed)[0]
-    graph_ms = median_ms(lambda: session.run(None, feed))
+    nms_model = onnx_nms_model(k, spec.num_classes, 0.45, 0.25)
+    in_graph = []
+    for provider in ["CPUExecutionProvider"] + (["CUDAExecutionProvider"] if args.device == "gpu" else []):
+        session = ort.InferenceSession(
+            nms_model, options, providers=list(dict.fromkeys([provider, "CPUExecutionProvider"]))
+        )
+        selected = session.run(None, feed)[0]
+        graph_ms = median_ms(lambda: session.run(None, feed))  # noqa: B023 (used within the iteration)
+        in_graph.append(f"on ONNX Runtime's {session.get_providers()[0]} {graph_ms:.2f} ms ({len(selected)} kept)")
     from trt_core.decoders import decode_candidates
 
     host_ms = median_ms(lambda: select(decode_candidates(cands, spec, 0.25), DetectParams(conf=0.25, iou=0.45)))
     lines += [
         "",
         f"NMS alone over the device's {k} candidates (per class, IoU 0.45, conf 0.25, one thread): "
-        f"ONNX NonMaxSuppression on ONNX Runtime's CPU provider {graph_ms:.2f} ms ({len(selected)} kept), "
-        f"trt_core's host NMS {host_ms:.2f} ms",
+        f"ONNX NonMaxSuppression {', '.join(in_graph)}, trt_core's host NMS {host_ms:.2f} ms",
     ]
     h, d = results[("host", 0.25)], results[("device", 0.25)]
     lines.append(
