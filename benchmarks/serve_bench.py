@@ -14,7 +14,8 @@ In this order, on one machine, with nothing else of ours running:
    tensor through the object store, no decode and no inference) — what Serve's hops carry;
 3. the app, ``serve_config.yaml`` as shipped (capacity derived from the machine; ``--arg``
    overrides an ``args:`` entry) at 640x480 and 1920x1080 JPEG (q90), and optionally
-   multipart requests of ``--multipart`` images.
+   multipart requests of ``--multipart`` images; ``--image FILE`` adds a file of yours, sent
+   as it is (``--sizes ''`` for it alone).
 Load: ``hey -z SECONDS -c CONCURRENCY`` (a Go program, not a Python loop on the measured
 cores) with per-request CSV output; only 2xx responses count as throughput, latency
 percentiles are of 2xx responses, other statuses are counted apart (status "0": a transport
@@ -64,6 +65,14 @@ def jpeg_of_size(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     Image.open(sample).convert("RGB").resize((width, height), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
+
+
+def mime_type(name: str) -> str:
+    """The Content-Type to send an image under: by its file name, JPEG for the generated sizes
+    (the service sniffs a raw body's format; only multipart needs its type)."""
+    import mimetypes
+
+    return mimetypes.guess_type(name)[0] or "image/jpeg"
 
 
 def multipart_body(images: list[bytes], boundary: str = "trtdetectbenchboundary") -> tuple[bytes, str]:
@@ -310,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arg", action="append", default=[], help="an app arg, key=value (YAML value)")
     parser.add_argument("--multipart", type=int, default=0)
     parser.add_argument("--multipart-concurrency", type=int, default=16, help="clients sending multipart requests")
-    parser.add_argument("--sizes", default="640x480,1920x1080", help="JPEG sizes, comma-separated WxH")
+    parser.add_argument("--sizes", default="640x480,1920x1080", help="JPEG sizes, comma-separated WxH ('' for none)")
+    parser.add_argument("--image", action="append", default=[], type=Path, help="also this image file, as it is")
     parser.add_argument(
         "--variant",
         action="append",
@@ -333,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     if opts.rounds < 1:
         parser.error("--rounds must be at least 1")
+    images = {size: jpeg_of_size(*map(int, size.split("x"))) for size in opts.sizes.split(",") if size}
+    images.update({path.name: path.read_bytes() for path in opts.image})
+    if not images:
+        parser.error("no images: give --sizes or --image")
     app_args = parse_args(opts.arg)
     if opts.model:
         app_args["model"] = opts.model
@@ -348,7 +362,6 @@ def main(argv: list[str] | None = None) -> int:
         "command": sys.argv,
     }
     batch = int(app_args.get("max_batch_size", 8))
-    images = {size: jpeg_of_size(*map(int, size.split("x"))) for size in opts.sizes.split(",")}
     if not opts.skip_bare:
         report["bare_images_per_s"] = bare_backend(app_args.get("model"), batch, opts.seconds)
         print(f"bare backend, batch {batch}: {report['bare_images_per_s']:.0f} images/s", flush=True)
@@ -377,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             NoopIngress.options(num_replicas=plan.stages["Ingress"].replicas).bind(), name="noop", route_prefix="/"
         )
         report["noop"] = {
-            name: run_hey(opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency)
+            name: run_hey(opts.hey, url + "/detect", data, mime_type(name), opts.seconds, opts.concurrency)
             for name, data in images.items()
         }
         print("no-op:", {k: round(v["requests_per_s_2xx"]) for k, v in report["noop"].items()}, flush=True)
@@ -391,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         grouping = {"images_per_call": validated.images_per_call, "call_wait_s": validated.call_wait_s}
         serve.run(chain_app(stages, **grouping), name="chain", route_prefix="/")
         report["noop_chain"] = {
-            name: run_hey(opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency)
+            name: run_hey(opts.hey, url + "/detect", data, mime_type(name), opts.seconds, opts.concurrency)
             for name, data in images.items()
         }
         print("no-op chain:", {k: round(v["requests_per_s_2xx"]) for k, v in report["noop_chain"].items()}, flush=True)
@@ -409,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             warm_until_clean(opts.hey, url + "/detect", list(images.values()), opts.concurrency)
             for size, data in images.items():
                 report["app"][size + label] = run_hey(
-                    opts.hey, url + "/detect", data, "image/jpeg", opts.seconds, opts.concurrency
+                    opts.hey, url + "/detect", data, mime_type(size), opts.seconds, opts.concurrency
                 )
             if opts.multipart and not name:  # the shipped config only
                 for size, data in images.items():

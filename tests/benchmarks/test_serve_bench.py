@@ -1,10 +1,14 @@
-"""benchmarks/serve_bench.py's report: runs grouped by configuration over rounds, cores stolen."""
+"""benchmarks/serve_bench.py: its report (runs grouped by configuration over rounds, cores
+stolen), the images it sends."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from benchmarks.serve_bench import render, rounds_of, stolen
+import pytest
+
+from benchmarks.serve_bench import main, mime_type, render, rounds_of, stolen
 
 
 def run(rate: float, stolen_cores: float | None = None) -> dict[str, Any]:
@@ -50,3 +54,15 @@ def test_the_summary_gives_median_min_max_and_runs_robbed_of_a_core() -> None:
 def test_one_round_has_no_summary() -> None:
     table = render(report({"640x480": run(1200, 0.0)}, 1))
     assert "median images/s" not in table and "| app, 640x480 | 1200 |" in table
+
+
+def test_an_image_file_is_sent_as_its_type_and_a_generated_size_as_jpeg() -> None:
+    assert mime_type("street.png") == "image/png"
+    assert mime_type("photo.JPG") == "image/jpeg"
+    assert mime_type("640x480") == "image/jpeg"
+
+
+def test_no_sizes_and_no_image_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["--hey", "hey", "--sizes", "", "--out", str(tmp_path / "out")])
+    assert refused.value.code == 2
