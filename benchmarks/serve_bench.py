@@ -164,6 +164,25 @@ def stage_timings(
     return thread
 
 
+STAGE_KEYS = ("call_wait", "preprocess", "inference_queue", "inference", "postprocess")
+
+
+def stage_medians(samples: list[dict[str, float]]) -> dict[str, float]:
+    """Median ms of each timing key over the sampled responses, and ``hops``: the median of
+    what each response's ``total`` leaves to Serve's calls between the stages (and the waits
+    inside them) once its own stages and waits are taken out."""
+    timed = [t for t in samples if "error" not in t]
+    medians = {
+        key: round(float(np.median([t[key] for t in timed if key in t])), 2)
+        for key in (*STAGE_KEYS, "total")
+        if any(key in t for t in timed)
+    }
+    complete = [t for t in timed if all(key in t for key in (*STAGE_KEYS, "total"))]
+    if complete:
+        medians["hops"] = round(float(np.median([t["total"] - sum(t[k] for k in STAGE_KEYS) for t in complete])), 2)
+    return medians
+
+
 def run_hey(hey: str, url: str, body: bytes, content_type: str, seconds: float, concurrency: int) -> dict[str, Any]:
     """``hey`` against ``url``; throughput and percentiles of 2xx only, other outcomes counted."""
     processes: list[str] = []
@@ -224,11 +243,7 @@ def run_hey(hey: str, url: str, body: bytes, content_type: str, seconds: float, 
         "wall_s": wall,
         "busiest_processes": processes,
         "node_cpu": node,
-        "stage_ms_median": {
-            key: round(float(np.median([t[key] for t in samples if key in t])), 2)
-            for key in ("call_wait", "preprocess", "inference_queue", "inference", "postprocess", "total")
-            if any(key in t for t in samples)
-        },
+        "stage_ms_median": stage_medians(samples),
         "errors_seen": [t["error"] for t in samples if "error" in t][:3],
     }
 

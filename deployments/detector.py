@@ -87,6 +87,11 @@ class InferDeployment:
             description="Inference time per batch (ms).",
             boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500],
         )
+        self.queue = metrics.Histogram(
+            "trt_detect_inference_queue_ms",
+            description="Wait of a call in the Detector for its batch to form and a GPU slot (ms).",
+            boundaries=[0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500],
+        )
         info = self.engine.info
         logger.info("Detector ready: %s on %s, engine max batch %d", info.name, info.device, info.max_batch)
 
@@ -131,6 +136,8 @@ class InferDeployment:
         self.batch_sizes[len(items)] += 1
         self.batch_size_metric.observe(len(items))
         self.latency.observe(elapsed)
+        for arrived in set(arrivals):  # once per call
+            self.queue.observe((start - arrived) * 1e3)
         return [
             InferredImage(
                 out,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.serve_bench import main, mime_type, render, rounds_of, stolen
+from benchmarks.serve_bench import main, mime_type, render, rounds_of, stage_medians, stolen
 
 
 def run(rate: float, stolen_cores: float | None = None) -> dict[str, Any]:
@@ -66,3 +66,14 @@ def test_no_sizes_and_no_image_is_refused_before_anything_starts(tmp_path: Path)
     with pytest.raises(SystemExit) as refused:
         main(["--hey", "hey", "--sizes", "", "--out", str(tmp_path / "out")])
     assert refused.value.code == 2
+
+
+def test_stage_medians_leave_the_hops_what_the_stages_do_not_explain() -> None:
+    def sample(wait: float, total: float) -> dict[str, float]:
+        stages = {"preprocess": 2.0, "inference_queue": 1.0, "inference": 4.0, "postprocess": 0.5}
+        return {"call_wait": wait, **stages, "total": total}
+
+    found = stage_medians([sample(5.0, 40.0), sample(3.0, 30.0), sample(1.0, 50.0), {"error": "HTTP 503"}])
+    assert found["call_wait"] == 3.0 and found["total"] == 40.0
+    assert found["hops"] == 27.5  # the medians of 27.5, 19.5 and 41.5, not the difference of medians
+    assert "hops" not in stage_medians([{"preprocess": 2.0, "total": 9.0}])  # a library-style timing

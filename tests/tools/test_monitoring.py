@@ -57,7 +57,14 @@ def test_the_dashboard_is_well_formed() -> None:
         assert names, f"{title}: no ray_ metric in {expr}"
         assert expr.count("(") == expr.count(")"), f"{title}: unbalanced {expr}"
         used |= names
-    for stage in ("preprocess_ms", "inference_ms", "postprocess_ms", "batch_size", "detections_per_image"):
+    for stage in (
+        "preprocess_ms",
+        "inference_ms",
+        "inference_queue_ms",
+        "postprocess_ms",
+        "batch_size",
+        "detections_per_image",
+    ):
         assert any(stage in name for name in used), stage
 
 
