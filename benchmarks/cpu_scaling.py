@@ -24,6 +24,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
@@ -35,39 +36,34 @@ def python_work() -> None:
         total += i * i % 7
 
 
-def preprocess_work(data: bytes) -> None:
-    from trt_core.preprocess import fit
-
-    fit(data, (512, 512))
-
-
-def worker(kind: str, data: bytes, start: float, seconds: float, counts: mp.Queue) -> None:
+def worker(kind: str, data: bytes, seconds: float, ready: Any, rates: Any) -> None:
+    """Warm up, wait for every other worker, then run ``kind`` for ``seconds``; put its rate."""
     import cv2
 
+    from trt_core.preprocess import fit
+
     cv2.setNumThreads(1)
-    work = python_work if kind == "python" else lambda: preprocess_work(data)
+    work = python_work if kind == "python" else lambda: fit(data, (512, 512))
     work()
-    while time.time() < start:
-        time.sleep(0.001)
-    done, stop = 0, start + seconds
-    while time.time() < stop:
+    ready.wait()  # all imported and warmed: they run together
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
         work()
         done += 1
-    counts.put(done)
+    rates.put(done / (time.perf_counter() - start))
 
 
 def rate(kind: str, procs: int, data: bytes, seconds: float) -> float:
     """Calls per second of ``procs`` processes running ``kind`` together."""
     context = mp.get_context("spawn")
-    counts: mp.Queue = context.Queue()
-    start = time.time() + 3.0  # every process imported and warmed by then
-    workers = [context.Process(target=worker, args=(kind, data, start, seconds, counts)) for _ in range(procs)]
+    ready, rates = context.Barrier(procs), context.Queue()
+    workers = [context.Process(target=worker, args=(kind, data, seconds, ready, rates)) for _ in range(procs)]
     for process in workers:
         process.start()
-    total = sum(counts.get(timeout=seconds + 120) for _ in workers)
+    total = sum(rates.get(timeout=seconds + 120) for _ in workers)
     for process in workers:
         process.join()
-    return total / seconds
+    return float(total)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,8 +26,8 @@ waiting=($!)
 sleep 4
 for stage in Detector Preprocess Postprocess Ingress; do
     pid=$(pgrep -f "ServeReplica:.*:$stage" | head -1)
-    "$PYSPY" record -p "$pid" -d $seconds -r $rate --format raw --nonblocking --threads "${gil[@]}" \
-        -o "$out/${stage,,}.txt" > /dev/null 2>&1 &
+    "$PYSPY" record -p "$pid" -d $seconds -r $rate --format raw --nonblocking --threads ${gil[@]+"${gil[@]}"} \
+        -o "$out/${stage,,}.txt" > "$out/${stage,,}.py-spy.log" 2>&1 &  # its lag and dropped-sample warnings
     waiting+=($!)
 done
 top -b -n 1 -d 1 -w 200 | head -30 > "$out/top.txt"

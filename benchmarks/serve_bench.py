@@ -69,7 +69,7 @@ def jpeg_of_size(width: int, height: int) -> bytes:
 
 def mime_type(name: str) -> str:
     """The Content-Type to send an image under: by its file name, JPEG for the generated sizes
-    (the service sniffs a raw body's format; only multipart needs its type)."""
+    (cosmetic: the service reads a raw body's format from its bytes)."""
     import mimetypes
 
     return mimetypes.guess_type(name)[0] or "image/jpeg"
@@ -171,13 +171,12 @@ def stage_medians(samples: list[dict[str, float]]) -> dict[str, float]:
     """Median ms of each timing key over the sampled responses, and ``hops``: the median of
     what each response's ``total`` leaves to Serve's calls between the stages (and the waits
     inside them) once its own stages and waits are taken out."""
-    timed = [t for t in samples if "error" not in t]
     medians = {
-        key: round(float(np.median([t[key] for t in timed if key in t])), 2)
+        key: round(float(np.median([t[key] for t in samples if key in t])), 2)
         for key in (*STAGE_KEYS, "total")
-        if any(key in t for t in timed)
+        if any(key in t for t in samples)
     }
-    complete = [t for t in timed if all(key in t for key in (*STAGE_KEYS, "total"))]
+    complete = [t for t in samples if all(key in t for key in (*STAGE_KEYS, "total"))]
     if complete:
         medians["hops"] = round(float(np.median([t["total"] - sum(t[k] for k in STAGE_KEYS) for t in complete])), 2)
     return medians
@@ -359,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     if opts.rounds < 1:
         parser.error("--rounds must be at least 1")
     images = {size: jpeg_of_size(*map(int, size.split("x"))) for size in opts.sizes.split(",") if size}
+    if len({path.name for path in opts.image}) < len(opts.image):
+        parser.error("--image files need different names (they name the runs)")
     images.update({path.name: path.read_bytes() for path in opts.image})
     if not images:
         parser.error("no images: give --sizes or --image")

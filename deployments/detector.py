@@ -33,9 +33,10 @@ PROBE_AFTER_IDLE_S = 30.0
 MAX_CONCURRENT_BATCHES = 2  # one batch copies while the other computes (the runner has 2+ contexts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Group:
-    """One call's images, and when the call reached this replica (``time.perf_counter``)."""
+    """One call's images (at most ``max_batch_size`` of them), and when ``many`` began on them
+    (``time.perf_counter``; their tensors already fetched)."""
 
     items: list[PreprocessedImage]
     arrived: float
@@ -115,15 +116,20 @@ class InferDeployment:
         batch_size_fn=_images,
     )
     async def _infer_groups(self, groups: list[_Group]) -> list[list[InferredImage]]:
-        """Calls' images batched together, up to ``max_batch_size`` images (not calls)."""
+        """Calls' images batched together, up to ``max_batch_size`` images (not calls).  Each
+        call's wait until its batch starts (``inference_queue``: the batch forming, a free GPU
+        slot, this replica's event loop) is observed once, failed batches included."""
+        start = time.perf_counter()
+        waits = [(start - group.arrived) * 1e3 for group in groups]
+        for wait in waits:
+            self.queue.observe(wait)
         items = [item for group in groups for item in group.items]
-        arrivals = [group.arrived for group in groups for _ in group.items]
-        inferred = iter(await self._infer(items, arrivals))
+        inferred = iter(await self._infer(items, [wait for group, wait in zip(groups, waits) for _ in group.items]))
         return [[next(inferred) for _ in group.items] for group in groups]
 
-    async def _infer(self, items: list[PreprocessedImage], arrivals: list[float]) -> list[InferredImage]:
-        """One batch; each image's timing gains its wait here (``inference_queue``: batching,
-        and a busy GPU) and the batch's time (``inference``)."""
+    async def _infer(self, items: list[PreprocessedImage], waits_ms: list[float]) -> list[InferredImage]:
+        """One batch; each image's timing gains its wait (``inference_queue``) and the batch's
+        time (``inference``)."""
         start = time.perf_counter()
         try:
             tensors = [item.tensor for item in items]
@@ -136,16 +142,11 @@ class InferDeployment:
         self.batch_sizes[len(items)] += 1
         self.batch_size_metric.observe(len(items))
         self.latency.observe(elapsed)
-        for arrived in set(arrivals):  # once per call
-            self.queue.observe((start - arrived) * 1e3)
         return [
             InferredImage(
-                out,
-                item.geometry,
-                {**item.timing_ms, "inference_queue": (start - arrived) * 1e3, "inference": elapsed},
-                len(items),
+                out, item.geometry, {**item.timing_ms, "inference_queue": wait, "inference": elapsed}, len(items)
             )
-            for out, item, arrived in zip(outputs, items, arrivals)
+            for out, item, wait in zip(outputs, items, waits_ms)
         ]
 
     def _warm_up(self, max_batch_size: int) -> None:

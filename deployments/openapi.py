@@ -44,7 +44,14 @@ class DetectResult(BaseModel):
                     "detections": [
                         {"box": [12.5, 40.0, 210.25, 388.0], "score": 0.91, "class_id": 0, "label": "person"}
                     ],
-                    "timing_ms": {"preprocess": 1.2, "inference": 3.4, "postprocess": 0.8, "total": 6.1},
+                    "timing_ms": {
+                        "preprocess": 1.2,
+                        "call_wait": 5.1,
+                        "inference_queue": 2.0,
+                        "inference": 3.4,
+                        "postprocess": 0.8,
+                        "total": 14.9,
+                    },
                     "batch_size": 4,
                 }
             ]
@@ -54,7 +61,7 @@ class DetectResult(BaseModel):
     image: ImageSize
     detections: list[Detection]
     timing_ms: dict[str, float] = Field(
-        description="preprocess, inference, postprocess, total; served, also call_wait and inference_queue (ms)"
+        description="preprocess, call_wait, inference_queue, inference, postprocess, total (ms); more keys may be added"
     )
     batch_size: int = Field(ge=1, description="images in the Detector batch this image ran in")
 

@@ -62,10 +62,24 @@ def test_an_image_file_is_sent_as_its_type_and_a_generated_size_as_jpeg() -> Non
     assert mime_type("640x480") == "image/jpeg"
 
 
-def test_no_sizes_and_no_image_is_refused_before_anything_starts(tmp_path: Path) -> None:
+def test_no_sizes_and_no_image_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as refused:
         main(["--hey", "hey", "--sizes", "", "--out", str(tmp_path / "out")])
-    assert refused.value.code == 2
+    assert refused.value.code == 2 and "no images" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_two_images_of_one_name_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.jpg").write_bytes(b"jpeg")
+    with pytest.raises(SystemExit):
+        main(
+            ["--hey", "hey", "--sizes", "", "--image", str(tmp_path / "a/x.jpg"), "--image", str(tmp_path / "b/x.jpg")]
+        )
+    assert "different names" in capsys.readouterr().err
 
 
 def test_stage_medians_leave_the_hops_what_the_stages_do_not_explain() -> None:
@@ -75,5 +89,5 @@ def test_stage_medians_leave_the_hops_what_the_stages_do_not_explain() -> None:
 
     found = stage_medians([sample(5.0, 40.0), sample(3.0, 30.0), sample(1.0, 50.0), {"error": "HTTP 503"}])
     assert found["call_wait"] == 3.0 and found["total"] == 40.0
-    assert found["hops"] == 27.5  # the medians of 27.5, 19.5 and 41.5, not the difference of medians
+    assert found["hops"] == 27.5  # the median of 27.5, 19.5 and 41.5, not the difference of medians (29.5)
     assert "hops" not in stage_medians([{"preprocess": 2.0, "total": 9.0}])  # a library-style timing

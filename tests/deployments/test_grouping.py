@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 import requests
 
-from deployments.messages import Outcome, forward, unwrap
+from deployments.messages import DetectedImage, Outcome, forward, unwrap
 from tests.deployments.conftest import deploy
 from tests.deployments.test_http import assert_matches, make_images, png
 from trt_core import Detector
+from trt_core.detections import Detections
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -86,4 +87,12 @@ def test_a_lone_request_says_it_waited_for_its_call(grouped: dict[str, Any]) -> 
     timing = body["timing_ms"]
     # alone, it waits the whole 200 ms window for others to share its call
     assert 150 <= timing["call_wait"] <= timing["total"]
-    assert 0 <= timing["inference_queue"] < 150
+    # and then the Detector's 20 ms batch window, for other calls to share its batch
+    assert 15 <= timing["inference_queue"] < 150
+
+
+def test_a_wait_is_added_to_a_new_result_and_the_old_one_keeps_its_timing() -> None:
+    detected = DetectedImage(Detections.empty(), 4, 3, {"preprocess": 1.0})
+    waited = detected.waited("call_wait", 5.0)
+    assert waited.timing_ms == {"preprocess": 1.0, "call_wait": 5.0}
+    assert detected.timing_ms == {"preprocess": 1.0} and waited.detections is detected.detections
