@@ -84,10 +84,20 @@ def cluster_config(port: int, model: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def topology(tiny_model: Path) -> Iterator[Topology]:
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def topology(tiny_model: Path, monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Topology]:
     from ray.cluster_utils import Cluster
 
     release_driver()
+    # HAProxy ports of their own: the session cluster's HAProxy may still be draining on its
+    # ports (a soft stop) when this cluster's starts, which then fails "Address already in use"
+    for key in ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT"):
+        monkeypatch_module.setenv(key, str(free_port()))
     cluster = Cluster(
         initialize_head=True,
         head_node_args={"num_cpus": 0, "include_dashboard": False},
