@@ -47,7 +47,9 @@ class AppArgs(BaseModel):
     )
     preset: str | None = Field(None, description="a named recipe, e.g. nvidia-yolov3")
     spec_overrides: dict[str, Any] = Field(default_factory=dict, description="ModelSpec fields to override")
-    backend_options: dict[str, Any] = Field(default_factory=dict, description="e.g. TensorRT build options")
+    backend_options: dict[str, Any] = Field(
+        default_factory=dict, description="TensorRT build options; provider_options: ONNX Runtime CUDA provider options"
+    )
     conf: float | None = Field(None, ge=0.0, le=1.0)
     iou: float | None = Field(None, ge=0.0, le=1.0)
     max_det: int | None = Field(None, ge=1, le=MAX_DET_LIMIT)

@@ -154,6 +154,22 @@ def test_default_provider_options(model_path: Path, spec: ModelSpec, reference: 
             assert_close(b.infer(x), reference(x), tol=3e-2)
 
 
+def test_the_app_builders_provider_options_reach_the_cuda_provider(
+    model_path: Path, spec: ModelSpec, reference: CpuReference
+) -> None:
+    """``backend_options: {provider_options: ...}`` (what the app builder hands on) gets to
+    ONNX Runtime's CUDA provider: TF32 off gives the CPU's results closely."""
+    from trt_core.backends import create_backend
+    from trt_core.backends.ort_cuda import OrtCudaBackend
+
+    with create_backend(
+        model_path, spec, backend="onnxruntime", device="gpu", max_batch=4, options={"provider_options": EXACT}
+    ) as b:
+        assert isinstance(b, OrtCudaBackend) and b.info.details["provider_options"] == EXACT
+        x = images(3, spec, seed=11)
+        assert_close(b.infer(x), reference(x))
+
+
 def test_close_is_idempotent(model_path: Path, spec: ModelSpec) -> None:
     from trt_core.backends.ort_cuda import OrtCudaBackend
 

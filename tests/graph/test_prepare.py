@@ -71,7 +71,9 @@ def test_prepared_graph_pickles_and_runs_as_given(tiny_model: Path) -> None:
     spec = ModelSpec.from_onnx(tiny_model)
     graph = pickle.loads(pickle.dumps(prepare_graph(tiny_model, spec)))
     assert as_prepared(graph) is graph
-    with create_backend(graph, backend="onnxruntime", device="cpu", max_batch=2) as backend:
+    # provider_options are for ONNX Runtime's CUDA provider: the CPU backend leaves them be
+    options = {"provider_options": {"enable_cuda_graph": "1"}}
+    with create_backend(graph, backend="onnxruntime", device="cpu", max_batch=2, options=options) as backend:
         assert backend.output_names == ["candidates"]
         (out,) = backend.infer(np.zeros((2, 3, 64, 64), np.uint8))
         assert out.shape == (2, 60, 6)

@@ -43,6 +43,9 @@ def create_backend(
 ) -> Backend:
     """Build the backend the caller asked for (``auto``: the best one this machine has).
 
+    ``options`` go to the TensorRT backend (build options), except ``provider_options``,
+    which go to ONNX Runtime's CUDA provider (e.g. ``{"enable_cuda_graph": "1"}``).
+
     ``model`` is what :func:`trt_core.graph.prepare_graph` returned (run as given, with its
     spec), or a model file / bytes with its ``spec`` (given the minimal recipe: uint8 input).
     """
@@ -51,6 +54,7 @@ def create_backend(
     if device not in DEVICES:
         raise InvalidRequestError(f"unknown device {device!r}", hint=f"one of {', '.join(DEVICES)}")
     options = dict(options or {})
+    provider_options = options.pop("provider_options", None)  # ONNX Runtime's CUDA provider only
     if backend == "tensorrt" or (backend == "auto" and device != "cpu" and tensorrt_available()):
         if device == "cpu":
             raise InvalidRequestError("the TensorRT backend needs a GPU; device='cpu' contradicts it")
@@ -67,7 +71,7 @@ def create_backend(
     if device != "cpu" and "CUDAExecutionProvider" in choose_providers(device) and _pycuda_usable():
         from trt_core.backends.ort_cuda import OrtCudaBackend
 
-        return OrtCudaBackend(model, spec, max_batch=max_batch)
+        return OrtCudaBackend(model, spec, max_batch=max_batch, provider_options=provider_options)
     return OnnxRuntimeBackend(model, spec, max_batch=max_batch, device=device, intra_op_threads=threads)
 
 

@@ -108,6 +108,7 @@ class OrtCudaBackend:
                 "streams": num_streams,
                 "gpu": self._ctx.name,
                 "io_binding": True,
+                "provider_options": dict(self._provider_options),
             },
         )
 
