@@ -102,12 +102,17 @@ def methods(data: bytes) -> dict[str, Callable[[], object]]:
 
 def measure(data: bytes, reps: int) -> dict[str, float]:
     """Median ms per method, the methods interleaved."""
-    chosen = methods(data)
-    times: dict[str, list[float]] = {name: [] for name in chosen}
-    for run in chosen.values():  # warm-up
+    return interleaved(methods(data), reps)
+
+
+def interleaved(runs: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
+    """Median ms of each of ``runs`` over ``reps`` rounds, one call of each per round (after
+    one warm-up call each), so that a busy machine slows them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():  # warm-up
         run()
     for _ in range(reps):
-        for name, run in chosen.items():
+        for name, run in runs.items():
             start = time.perf_counter()
             run()
             times[name].append((time.perf_counter() - start) * 1e3)

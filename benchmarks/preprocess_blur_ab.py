@@ -14,16 +14,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import argparse
 import io
 import sys
-import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 from PIL import Image
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from cpu_preprocess import photo  # noqa: E402
+from cpu_preprocess import interleaved, photo  # noqa: E402
 
 import trt_core.preprocess as preprocess  # noqa: E402
 
@@ -46,16 +44,10 @@ def main() -> None:
         preprocess.fit(data, (512, 512))
 
     runs = {"decode": decode, "fixed blur": lambda: fit_with(shipped), "float blur": lambda: fit_with((0.0, 0.0))}
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for run in runs.values():
-        run()
-    for _ in range(opts.rounds):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    preprocess.FIXED_BLUR_RANGE = shipped
-    ms = {name: float(np.median(t)) * 1e3 for name, t in times.items()}
+    try:
+        ms = interleaved(runs, opts.rounds)
+    finally:
+        preprocess.FIXED_BLUR_RANGE = shipped
     print(", ".join(f"{name} {value:.3f} ms" for name, value in ms.items()))
     fixed, floating = ms["fixed blur"] / ms["decode"], ms["float blur"] / ms["decode"]
     print(f"fixed blur {fixed:.2f}x decode, float blur {floating:.2f}x")
